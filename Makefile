@@ -1,0 +1,40 @@
+# Thin wrapper: `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+# The real build is CMake (CMakeLists.txt); see README.md.
+
+BUILD    ?= build
+PORT     ?= 8080
+JOBS     ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+# Build and runtime libraries, then what the tests use (curl for the HTTP tests).
+DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
+            libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev
+TEST_DEPS = curl
+
+.PHONY: all deps build run test test-asan clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh $(DEPS)
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/audioclass serve --port $(PORT)
+
+test: build
+	@tools/install-deps.sh $(TEST_DEPS)
+	cd $(BUILD) && ctest --output-on-failure
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@tools/install-deps.sh $(TEST_DEPS)
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DAC_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

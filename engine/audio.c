@@ -1,0 +1,243 @@
+/* audio.c - decode from memory with libsndfile virtual I/O, downmix, resample with soxr. */
+#include "audio.h"
+
+#include <math.h>
+#include <soxr.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A read cursor over the caller's bytes, for libsndfile's virtual I/O. */
+typedef struct mem_cursor {
+    const unsigned char *data;
+    sf_count_t len, pos;
+} mem_cursor;
+
+static sf_count_t vio_len(void *u) { return ((mem_cursor *)u)->len; }
+static sf_count_t vio_tell(void *u) { return ((mem_cursor *)u)->pos; }
+
+static sf_count_t vio_seek(sf_count_t off, int whence, void *u)
+{
+    mem_cursor *c = u;
+    sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? c->pos : c->len;
+    sf_count_t p = base + off;
+    if (p < 0) p = 0;
+    if (p > c->len) p = c->len;
+    c->pos = p;
+    return p;
+}
+
+static sf_count_t vio_read(void *dst, sf_count_t n, void *u)
+{
+    mem_cursor *c = u;
+    sf_count_t left = c->len - c->pos;
+    if (n > left) n = left;
+    if (n <= 0) return 0;
+    memcpy(dst, c->data + c->pos, (size_t)n);
+    c->pos += n;
+    return n;
+}
+
+static sf_count_t vio_write(const void *src, sf_count_t n, void *u)
+{
+    (void)src, (void)n, (void)u;
+    return 0; /* read-only */
+}
+
+static void format_names(int format, char *container, size_t cl, char *encoding, size_t el)
+{
+    SF_FORMAT_INFO fi = {.format = format & SF_FORMAT_TYPEMASK};
+    snprintf(container, cl, "%s",
+             sf_command(NULL, SFC_GET_FORMAT_INFO, &fi, sizeof fi) == 0 && fi.extension
+                 ? fi.extension : "unknown");
+    for (char *p = container; *p; p++)
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    SF_FORMAT_INFO si = {.format = format & SF_FORMAT_SUBMASK};
+    snprintf(encoding, el, "%s",
+             sf_command(NULL, SFC_GET_FORMAT_INFO, &si, sizeof si) == 0 && si.name
+                 ? si.name : "unknown");
+}
+
+/* Maps libsndfile's open failure to our codes with a message naming the problem. */
+static ac_status open_failure(const unsigned char *d, size_t len, char *err)
+{
+    const char *why = sf_strerror(NULL);
+    int code = sf_error(NULL);
+    if (code == SF_ERR_UNSUPPORTED_ENCODING)
+        return ac_fail(err, AC_ERR_UNSUPPORTED_AUDIO, "unsupported audio encoding: %s", why);
+    /* Recognisable containers that fail to open are corrupt; anything else is not audio. */
+    int known = len >= 4 && (!memcmp(d, "RIFF", 4) || !memcmp(d, "RIFX", 4) ||
+                             !memcmp(d, "fLaC", 4) || !memcmp(d, "OggS", 4) ||
+                             !memcmp(d, "FORM", 4) || !memcmp(d, "ID3", 3) ||
+                             !memcmp(d, ".snd", 4));
+    return ac_fail(err, AC_ERR_BAD_AUDIO, "%s: %s",
+                   known ? "corrupt or truncated audio" : "not a readable audio file", why);
+}
+
+ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double max_seconds,
+                          ac_audio *out, char *err)
+{
+    if (!out) return ac_fail(err, AC_ERR_INVALID_ARG, "ac_audio_decode: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!data || len == 0) return ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio body is empty (0 bytes)");
+    if (target_rate < 0 || target_rate > AC_AUDIO_MAX_RATE)
+        return ac_fail(err, AC_ERR_INVALID_ARG, "target rate %d Hz out of range", target_rate);
+
+    mem_cursor cur = {.data = data, .len = (sf_count_t)len, .pos = 0};
+    SF_VIRTUAL_IO vio = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open_virtual(&vio, SFM_READ, &info, &cur);
+    if (!sf) return open_failure(data, len, err);
+
+    ac_status st = AC_OK;
+    float *interleaved = NULL, *mono = NULL;
+    if (info.channels < 1 || info.channels > AC_AUDIO_MAX_CHANNELS) {
+        st = ac_fail(err, AC_ERR_BAD_AUDIO, "channels = %d: must be 1..%d", info.channels,
+                     AC_AUDIO_MAX_CHANNELS);
+        goto out;
+    }
+    if (info.samplerate < AC_AUDIO_MIN_RATE || info.samplerate > AC_AUDIO_MAX_RATE) {
+        st = ac_fail(err, AC_ERR_BAD_AUDIO, "sample rate = %d Hz: must be %d..%d",
+                     info.samplerate, AC_AUDIO_MIN_RATE, AC_AUDIO_MAX_RATE);
+        goto out;
+    }
+    /* Frame counts in headers can lie (streamed WAV, MP3): read in chunks up to the cap. */
+    double cap_d = max_seconds > 0 ? max_seconds * info.samplerate : 1e15;
+    size_t max_frames = (size_t)cap_d;
+    size_t cap = 0, n = 0, ch = (size_t)info.channels;
+    const size_t chunk = 16384;
+    for (;;) {
+        if (n + chunk > cap) {
+            size_t ncap = cap ? cap * 2 : chunk * 4;
+            if (max_frames < (size_t)1e15 && ncap > max_frames + chunk) ncap = max_frames + chunk;
+            float *p = realloc(interleaved, ncap * ch * sizeof *p);
+            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
+            interleaved = p;
+            cap = ncap;
+        }
+        sf_count_t got = sf_readf_float(sf, interleaved + n * ch, (sf_count_t)chunk);
+        if (got <= 0) break;
+        n += (size_t)got;
+        if (n > max_frames) {
+            st = ac_fail(err, AC_ERR_AUDIO_TOO_LONG, "audio is longer than the %.1f s limit",
+                         max_seconds);
+            goto out;
+        }
+    }
+    if (sf_error(sf) != SF_ERR_NO_ERROR && n == 0) {
+        st = ac_fail(err, AC_ERR_BAD_AUDIO, "corrupt audio: %s", sf_strerror(sf));
+        goto out;
+    }
+    if (n == 0) {
+        st = ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio contains no samples");
+        goto out;
+    }
+
+    mono = malloc(n * sizeof *mono);
+    if (!mono) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
+    for (size_t i = 0; i < n; i++) {
+        float s = 0.f;
+        for (size_t c = 0; c < ch; c++) s += interleaved[i * ch + c];
+        s /= (float)ch;
+        /* Float files may hold NaN or values beyond full scale; integer ones never do. */
+        if (!isfinite(s)) {
+            st = ac_fail(err, AC_ERR_BAD_AUDIO, "sample %zu is not a finite number", i);
+            goto out;
+        }
+        mono[i] = s > 1.f ? 1.f : s < -1.f ? -1.f : s;
+    }
+
+    out->src_rate = info.samplerate;
+    out->src_channels = info.channels;
+    out->src_frames = n;
+    format_names(info.format, out->container, sizeof out->container, out->encoding,
+                 sizeof out->encoding);
+    int rate = target_rate > 0 ? target_rate : info.samplerate;
+    st = ac_resample(mono, n, info.samplerate, rate, &out->samples, &out->n, err);
+    if (st != AC_OK) goto out;
+    if (out->n == 0) {
+        free(out->samples);
+        out->samples = NULL;
+        st = ac_fail(err, AC_ERR_AUDIO_TOO_SHORT, "audio of %zu frames at %d Hz is empty at %d Hz",
+                     n, info.samplerate, rate);
+        goto out;
+    }
+    out->rate = rate;
+out:
+    free(interleaved);
+    free(mono);
+    sf_close(sf);
+    if (st != AC_OK) memset(out, 0, sizeof *out);
+    return st;
+}
+
+ac_status ac_resample(const float *in, size_t n_in, int in_rate, int out_rate, float **out,
+                      size_t *n_out, char *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (in_rate <= 0 || out_rate <= 0)
+        return ac_fail(err, AC_ERR_INVALID_ARG, "resample: rates must be positive (%d -> %d)",
+                       in_rate, out_rate);
+    size_t want = in_rate == out_rate ? n_in
+                                      : (size_t)((double)n_in * out_rate / in_rate + 0.5);
+    float *dst = malloc((want ? want : 1) * sizeof *dst);
+    if (!dst) return ac_fail(err, AC_ERR_NOMEM, "out of memory resampling");
+    if (in_rate == out_rate) {
+        memcpy(dst, in, n_in * sizeof *dst);
+    } else if (want > 0) {
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+        soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* threads are the engine's business */
+        size_t done = 0;
+        soxr_error_t e = soxr_oneshot(in_rate, out_rate, 1, in, n_in, NULL, dst, want, &done,
+                                      &io, &q, &rt);
+        if (e) {
+            free(dst);
+            return ac_fail(err, AC_ERR_INTERNAL, "resampling %d -> %d Hz failed: %s", in_rate,
+                           out_rate, e);
+        }
+        for (size_t i = done; i < want; i++) dst[i] = 0.f;
+    }
+    *out = dst;
+    *n_out = want;
+    return AC_OK;
+}
+
+ac_status ac_audio_decode_file(const char *path, int target_rate, double max_seconds,
+                               ac_audio *out, char *err)
+{
+    if (out) memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ac_fail(err, AC_ERR_IO, "cannot open %s", path);
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    ac_status st = AC_OK;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 1 << 16;
+            unsigned char *p = realloc(buf, ncap);
+            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory reading %s", path); break; }
+            buf = p;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) st = ac_fail(err, AC_ERR_IO, "error reading %s", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (st == AC_OK) st = ac_audio_decode(buf, len, target_rate, max_seconds, out, err);
+    free(buf);
+    return st;
+}
+
+void ac_audio_free(ac_audio *a)
+{
+    if (!a) return;
+    free(a->samples);
+    memset(a, 0, sizeof *a);
+}

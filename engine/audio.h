@@ -1,0 +1,54 @@
+/* audio.h - audio bytes in memory -> mono float samples at the model's rate.
+ *
+ * Decoding goes through libsndfile's virtual I/O (every container and encoding it reads:
+ * WAV of any bit depth incl. float, A-law/u-law, AIFF, FLAC, OGG/Vorbis/Opus, MP3), then
+ * channels are averaged, then libsoxr resamples (its "high quality" preset).
+ * Thread-safety: every function here is reentrant; call from any thread.
+ */
+#ifndef AC_AUDIO_H
+#define AC_AUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+/* Limits on what a header may claim before any decoding happens. */
+#define AC_AUDIO_MAX_CHANNELS 32
+#define AC_AUDIO_MIN_RATE 1000
+#define AC_AUDIO_MAX_RATE 384000
+
+/* A decoded clip. Owns `samples` (free with ac_audio_free). */
+typedef struct ac_audio {
+    float *samples;       /* [n] mono, in [-1, 1], at `rate` */
+    size_t n;
+    int rate;             /* rate of `samples` (the requested target rate) */
+    int src_rate;         /* as stored in the input */
+    int src_channels;
+    size_t src_frames;    /* frames decoded from the input, before resampling */
+    char container[24];   /* "WAV", "FLAC", "OGG", "MPEG", ... (libsndfile's names) */
+    char encoding[32];    /* "Signed 16 bit PCM", "Vorbis", ... */
+} ac_audio;
+
+/* Decodes `len` bytes at `data` into *out (mono, resampled to target_rate; target_rate 0
+ * keeps the source rate). Audio longer than max_seconds (<= 0: no limit) is refused with
+ * AC_ERR_AUDIO_TOO_LONG before it is decoded in full. On failure *out is left zeroed and
+ * err says which field is wrong. Codes: AC_ERR_AUDIO_EMPTY (no bytes or no samples),
+ * AC_ERR_BAD_AUDIO (not audio, corrupt, absurd header), AC_ERR_UNSUPPORTED_AUDIO
+ * (recognised but undecodable encoding), AC_ERR_AUDIO_TOO_LONG, AC_ERR_NOMEM. */
+ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double max_seconds,
+                          ac_audio *out, char *err);
+
+/* Reads a whole file and decodes it as above. AC_ERR_IO if it cannot be read. */
+ac_status ac_audio_decode_file(const char *path, int target_rate, double max_seconds,
+                               ac_audio *out, char *err);
+
+/* Resamples in[n_in] from in_rate to out_rate into a new buffer *out[*n_out] (caller frees).
+ * Equal rates copy. */
+ac_status ac_resample(const float *in, size_t n_in, int in_rate, int out_rate, float **out,
+                      size_t *n_out, char *err);
+
+/* Frees the samples and zeroes *a. NULL and an already-freed clip are harmless. */
+void ac_audio_free(ac_audio *a);
+
+#endif

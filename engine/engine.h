@@ -1,0 +1,15 @@
+/* engine.h - the one header the server and tools include: audio bytes -> predictions.
+ *
+ * audio.h   decode + downmix + resample (reentrant)
+ * model.h   load a model file, forward passes, test-time windows (model shared, workspace
+ *           per thread)
+ * status.h  ac_status codes and messages
+ */
+#ifndef AC_ENGINE_H
+#define AC_ENGINE_H
+
+#include "audio.h"
+#include "model.h"
+#include "status.h"
+
+#endif

@@ -1,0 +1,130 @@
+/* model.h - a network built from a model file's metadata; forward pass; test-time windows.
+ *
+ * Ownership and threads: an ac_model is immutable after ac_model_load and may be shared by
+ * any number of threads. All mutable state of a forward pass lives in an ac_workspace,
+ * which belongs to one thread at a time (the scheduler's dispatcher, or a CLI loop).
+ */
+#ifndef AC_MODEL_H
+#define AC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops.h"
+#include "status.h"
+#include "tensor.h"
+#include "weights.h"
+
+#define AC_FORMAT_VERSION 1
+#define AC_NAME_LEN 64
+
+typedef enum ac_op {
+    AC_OP_CONV, AC_OP_RELU, AC_OP_MAXPOOL, AC_OP_AVGPOOL, AC_OP_GLOBAL_AVGPOOL,
+    AC_OP_PERMUTE, AC_OP_FLATTEN, AC_OP_LINEAR, AC_OP_SOFTMAX, AC_OP_LOG_SOFTMAX
+} ac_op;
+
+/* One executable layer. Batch norm is folded into the conv before it and relu into the
+ * conv/linear before it, so the executable list is shorter than the file's graph. */
+typedef struct ac_layer {
+    ac_op op;
+    char kind[16];               /* op as written in the file: "conv1d", "maxpool2d", ... */
+    char name[AC_NAME_LEN];      /* tensor prefix for conv/linear, "" otherwise */
+    char folded[AC_NAME_LEN];    /* batch norm folded in, "" if none */
+    int relu;                    /* relu fused after this layer */
+    ac_shape in, out;            /* per item */
+    ac_conv_params conv;
+    float *weight;               /* conv: [cout, cin/groups, kh, kw], BN folded, owned */
+    float *bias;                 /* conv/linear: [cout] / [out], owned; NULL if none */
+    const ac_tensor_ref *raw_weight; /* conv/linear weight as stored (for filter analysis) */
+    ac_pool_params pool;
+    int perm[3];                 /* permute: out axis i = in axis perm[i] */
+    ac_matrix matrix;            /* linear: weights as stored (F16/I8 stay compact) */
+    float *matrix_owned;         /* linear: F32 copy when the file's bytes were unaligned */
+    int64_t flops;               /* 2 * multiply-adds of one item */
+} ac_layer;
+
+typedef struct ac_model_info {
+    const char *name;            /* metadata "name" */
+    const char *arch, *description, *license, *training; /* "" if absent */
+    int format_version;
+    int sample_rate;
+    int window, hop, pad;        /* test-time policy, samples at sample_rate */
+    int n_labels;
+    const char *const *labels;   /* [n_labels] */
+    int64_t n_params;            /* as PyTorch's parameters() counts them */
+    int64_t flops;               /* per window (2 * multiply-adds of conv and linear) */
+    size_t file_bytes;
+    const char *sha256;          /* of the file */
+    const char *path;
+} ac_model_info;
+
+typedef struct ac_model ac_model;
+typedef struct ac_workspace ac_workspace;
+
+/* Loads and validates a model file: format and version, graph ops and fields, every
+ * tensor's presence, shape and dtype, shapes through the whole graph, labels vs outputs,
+ * the policy; no tensor may be left unused. Errors name the layer or tensor. */
+ac_status ac_model_load(const char *path, ac_model **out, char *err);
+/* The same from bytes in memory (copied); `path` is only used in messages and info. */
+ac_status ac_model_load_memory(const void *buf, size_t len, const char *path, ac_model **out,
+                               char *err);
+void ac_model_free(ac_model *m); /* NULL is a no-op */
+
+const ac_model_info *ac_model_get_info(const ac_model *m);
+int ac_model_layer_count(const ac_model *m);
+const ac_layer *ac_model_layer(const ac_model *m, int i);
+/* A metadata value of the file, or NULL. */
+const char *ac_model_meta(const ac_model *m, const char *key);
+/* The file's metadata keys and values (for `info`); returns the count. */
+int ac_model_meta_all(const ac_model *m, const char **keys, const char **values, int max);
+/* One line describing executable layer i, e.g. "conv1  conv1d+bn+relu  [1, 8000] -> [32, 496]". */
+void ac_model_layer_describe(const ac_model *m, int i, char *buf, size_t len);
+
+/* Scratch for forward passes of up to max_batch windows with `threads` OpenMP threads
+ * (0 = omp_get_max_threads()). Allocates everything up front: forward never allocates. */
+ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_workspace **out,
+                              char *err);
+void ac_workspace_free(ac_workspace *ws); /* NULL is a no-op */
+int ac_workspace_max_batch(const ac_workspace *ws);
+int ac_workspace_threads(const ac_workspace *ws);
+
+/* out[n, n_labels] = the last layer's raw output for windows x[n, window]; 1 <= n <= max_batch.
+ * Runs up to layer `upto` (exclusive, -1 = all) when probing: then out must hold the
+ * shape of that layer's output, ac_model_layer(m, upto-1)->out. */
+ac_status ac_model_forward(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                           float *out, char *err);
+ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                                int upto, float *out, char *err);
+/* Turns raw outputs [n, n_labels] into probabilities in place, according to the last op. */
+void ac_model_probs(const ac_model *m, float *x, int n);
+
+/* Test-time policy (models/FORMAT.md). Number of windows for a clip of n samples; fills
+ * starts[] (in padded coordinates) up to max_starts entries when starts is not NULL. */
+size_t ac_model_windows(const ac_model *m, size_t n, size_t *starts, size_t max_starts);
+/* Cuts window k of the clip into dst[window] (zero padding included). */
+void ac_model_cut_window(const ac_model *m, const float *samples, size_t n, size_t k, float *dst);
+/* Start of window k in seconds of the original clip (negative inside the left padding). */
+double ac_model_window_time(const ac_model *m, size_t n, size_t k);
+
+/* A whole clip classified: windows batched through ws, probabilities averaged. */
+typedef struct ac_prediction {
+    int n_labels;
+    size_t n_windows;
+    float *probs;          /* [n_labels], mean over windows */
+    float *window_probs;   /* [n_windows, n_labels] */
+    float *window_output;  /* [n_windows, n_labels] raw last-layer output */
+} ac_prediction;
+
+ac_status ac_classify(const ac_model *m, ac_workspace *ws, const float *samples, size_t n,
+                      ac_prediction *out, char *err);
+/* Several clips at once: windows of all clips are packed into shared batches, so many
+ * short clips keep every thread busy. samples[c][n[c]]; out[count]. On failure every
+ * out[c] is freed. Not allocation-free: allocates the predictions and one batch. */
+ac_status ac_classify_many(const ac_model *m, ac_workspace *ws, const float *const *samples,
+                           const size_t *n, int count, ac_prediction *out, char *err);
+void ac_prediction_free(ac_prediction *p); /* zeroes *p; NULL is a no-op */
+
+/* Indices of the k highest probabilities, best first (ties: lower index first). */
+int ac_top_k(const float *probs, int n, int k, int *idx);
+
+#endif

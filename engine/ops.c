@@ -1,0 +1,272 @@
+/* ops.c - the kernels: im2col + GEMM convolution, pools, tiled linear, softmax. */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <string.h>
+
+/* Columns per im2col chunk are chosen so a chunk holds about this many floats (512 KiB):
+ * big enough for an efficient GEMM, small enough to stay in L2 while it is consumed. */
+#define AC_COL_BUDGET (1 << 17)
+/* Rows of a quantized weight matrix dequantized at once per thread. */
+#define AC_LINEAR_TILE 64
+
+static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
+static void ops_init_once(void) { openblas_set_num_threads(1); }
+void ac_ops_init(void) { pthread_once(&g_ops_once, ops_init_once); }
+
+int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi)
+{
+    long span = (long)dil * (k - 1) + 1, avail = (long)in + pad_lo + pad_hi;
+    if (stride <= 0 || avail < span) return 0;
+    return (int)((avail - span) / stride + 1);
+}
+
+static int chunk_cols(const ac_conv_params *p, int positions)
+{
+    int k = p->cin / p->groups * p->kh * p->kw;
+    int c = AC_COL_BUDGET / (k > 0 ? k : 1);
+    if (c < 32) c = 32;
+    return c < positions ? c : positions;
+}
+
+size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w)
+{
+    int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+    size_t k = (size_t)(p->cin / p->groups) * p->kh * p->kw;
+    return k * (size_t)chunk_cols(p, ho * wo);
+}
+
+/* col[K, cols] for output positions p0 .. p0+cols of one item and one group.
+ * x: [cin_g, h, w] (the group's channels); row r of col = (ci, ky, kx). */
+static void im2col_chunk(const float *x, int h, int w, const ac_conv_params *p, int ho, int wo,
+                         int p0, int cols, float *col)
+{
+    (void)ho;
+    int cin_g = p->cin / p->groups;
+    for (int ci = 0; ci < cin_g; ci++)
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                float *dst = col + ((size_t)(ci * p->kh + ky) * p->kw + kx) * cols;
+                const float *plane = x + (size_t)ci * h * w;
+                int oy = p0 / wo, ox = p0 % wo, j = 0;
+                while (j < cols) {
+                    int run = wo - ox; /* positions left in this output row */
+                    if (run > cols - j) run = cols - j;
+                    int iy = oy * p->sh - p->pad_t + ky * p->dh;
+                    if (iy < 0 || iy >= h) {
+                        memset(dst + j, 0, (size_t)run * sizeof *dst);
+                    } else {
+                        const float *row = plane + (size_t)iy * w;
+                        int ix = ox * p->sw - p->pad_l + kx * p->dw;
+                        if (p->sw == 1 && ix >= 0 && ix + run <= w) {
+                            memcpy(dst + j, row + ix, (size_t)run * sizeof *dst);
+                        } else {
+                            for (int t = 0; t < run; t++, ix += p->sw)
+                                dst[j + t] = (ix >= 0 && ix < w) ? row[ix] : 0.f;
+                        }
+                    }
+                    j += run;
+                    ox = 0;
+                    oy++;
+                }
+            }
+}
+
+void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
+               const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
+{
+    const int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    const int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+    const int P = ho * wo, G = p->groups, cin_g = p->cin / G, cout_g = p->cout / G;
+    const int K = cin_g * p->kh * p->kw, cols = chunk_cols(p, P);
+    const int nchunks = (P + cols - 1) / cols;
+    const long tasks = (long)n * G * nchunks;
+    const size_t slice = ac_conv2d_scratch(p, h, w);
+
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (long t = 0; t < tasks; t++) {
+        int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
+        int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
+        float *col = scratch + slice * (size_t)omp_get_thread_num();
+        const float *xg = x + ((size_t)b * p->cin + (size_t)g * cin_g) * h * w;
+        float *yg = y + ((size_t)b * p->cout + (size_t)g * cout_g) * P + p0;
+        const float *wg = weight + (size_t)g * cout_g * K;
+        im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
+        /* yg[cout_g, cw] (row stride P) = wg[cout_g, K] . col[K, cw] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, cw, K, 1.f, wg, K, col,
+                    cw, 0.f, yg, P);
+        for (int o = 0; o < cout_g; o++) {
+            float bv = bias ? bias[g * cout_g + o] : 0.f, *r = yg + (size_t)o * P;
+            if (relu)
+                for (int j = 0; j < cw; j++) r[j] = r[j] + bv > 0.f ? r[j] + bv : 0.f;
+            else if (bias)
+                for (int j = 0; j < cw; j++) r[j] += bv;
+        }
+    }
+}
+
+void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
+                  float *y, int threads)
+{
+    const int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph);
+    const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long pc = 0; pc < (long)n * c; pc++) {
+        const float *in = x + (size_t)pc * h * w;
+        float *out = y + (size_t)pc * ho * wo;
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int iy = oy * p->sh - p->ph + ky;
+                    if (iy < 0 || iy >= h) continue;
+                    const float *row = in + (size_t)iy * w;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int ix = ox * p->sw - p->pw + kx;
+                        if (ix >= 0 && ix < w && row[ix] > m) m = row[ix];
+                    }
+                }
+                out[(size_t)oy * wo + ox] = m;
+            }
+    }
+}
+
+void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
+                  float *y, int threads)
+{
+    const int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph);
+    const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
+    const float inv = 1.f / (float)(p->kh * p->kw);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long pc = 0; pc < (long)n * c; pc++) {
+        const float *in = x + (size_t)pc * h * w;
+        float *out = y + (size_t)pc * ho * wo;
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                float s = 0.f;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int iy = oy * p->sh - p->ph + ky;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int ix = ox * p->sw - p->pw + kx;
+                        if (ix >= 0 && ix < w) s += in[(size_t)iy * w + ix];
+                    }
+                }
+                out[(size_t)oy * wo + ox] = s * inv;
+            }
+    }
+}
+
+void ac_global_avgpool(const float *x, int n, int c, int hw, float *y, int threads)
+{
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long pc = 0; pc < (long)n * c; pc++) {
+        const float *in = x + (size_t)pc * hw;
+        double s = 0;
+        for (int i = 0; i < hw; i++) s += in[i];
+        y[pc] = (float)(s / hw);
+    }
+}
+
+void ac_permute3(const float *x, int n, const int dims[3], const int perm[3], float *y,
+                 int threads)
+{
+    const int od[3] = {dims[perm[0]], dims[perm[1]], dims[perm[2]]};
+    size_t in_stride[3] = {(size_t)dims[1] * dims[2], (size_t)dims[2], 1};
+    const size_t item = (size_t)dims[0] * dims[1] * dims[2];
+    const size_t s0 = in_stride[perm[0]], s1 = in_stride[perm[1]], s2 = in_stride[perm[2]];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long b = 0; b < n; b++) {
+        const float *in = x + (size_t)b * item;
+        float *out = y + (size_t)b * item;
+        for (int i = 0; i < od[0]; i++)
+            for (int j = 0; j < od[1]; j++)
+                for (int k = 0; k < od[2]; k++)
+                    *out++ = in[i * s0 + j * s1 + k * s2];
+    }
+}
+
+size_t ac_linear_scratch(const ac_matrix *W)
+{
+    return W->dtype == AC_F32 ? 0 : (size_t)AC_LINEAR_TILE * W->cols;
+}
+
+/* tile[rows, cols] = rows r0.. of W as float32. */
+static void dequantize_rows(const ac_matrix *W, int r0, int rows, float *tile)
+{
+    const size_t cols = (size_t)W->cols;
+    if (W->dtype == AC_F16) {
+        const uint16_t *src = (const uint16_t *)W->data + (size_t)r0 * cols;
+        for (size_t i = 0; i < (size_t)rows * cols; i++) tile[i] = ac_f16_to_f32(src[i]);
+    } else {
+        const int8_t *src = (const int8_t *)W->data + (size_t)r0 * cols;
+        for (int r = 0; r < rows; r++) {
+            const float s = W->scale[r0 + r];
+            for (size_t i = 0; i < cols; i++) tile[r * cols + i] = (float)src[r * cols + i] * s;
+        }
+    }
+}
+
+void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int relu,
+               float *y, float *scratch, int threads)
+{
+    const int out = W->rows, in = W->cols;
+    const int tiles = (out + AC_LINEAR_TILE - 1) / AC_LINEAR_TILE;
+    const size_t slice = ac_linear_scratch(W);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int t = 0; t < tiles; t++) {
+        int r0 = t * AC_LINEAR_TILE, rows = out - r0 < AC_LINEAR_TILE ? out - r0 : AC_LINEAR_TILE;
+        const float *wt;
+        if (W->dtype == AC_F32) {
+            wt = (const float *)W->data + (size_t)r0 * in;
+        } else {
+            float *tile = scratch + slice * (size_t)omp_get_thread_num();
+            dequantize_rows(W, r0, rows, tile);
+            wt = tile;
+        }
+        /* y[:, r0:r0+rows] (row stride out) = x[n, in] . wt[rows, in]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.f, x, in, wt, in,
+                    0.f, y + r0, out);
+        for (int b = 0; b < n; b++) {
+            float *r = y + (size_t)b * out + r0;
+            for (int j = 0; j < rows; j++) {
+                float v = r[j] + (bias ? bias[r0 + j] : 0.f);
+                r[j] = relu && v < 0.f ? 0.f : v;
+            }
+        }
+    }
+}
+
+void ac_relu(float *x, size_t count, int threads)
+{
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < count; i++)
+        if (x[i] < 0.f) x[i] = 0.f;
+}
+
+void ac_softmax(float *x, int n, int k)
+{
+    for (int b = 0; b < n; b++) {
+        float *r = x + (size_t)b * k, m = -INFINITY;
+        double s = 0;
+        for (int i = 0; i < k; i++) m = r[i] > m ? r[i] : m;
+        for (int i = 0; i < k; i++) s += (r[i] = expf(r[i] - m));
+        for (int i = 0; i < k; i++) r[i] = (float)(r[i] / s);
+    }
+}
+
+void ac_log_softmax(float *x, int n, int k)
+{
+    for (int b = 0; b < n; b++) {
+        float *r = x + (size_t)b * k, m = -INFINITY;
+        double s = 0;
+        for (int i = 0; i < k; i++) m = r[i] > m ? r[i] : m;
+        for (int i = 0; i < k; i++) s += exp((double)r[i] - m);
+        float lse = m + (float)log(s);
+        for (int i = 0; i < k; i++) r[i] -= lse;
+    }
+}

@@ -1,0 +1,77 @@
+/* ops.h - float32 batched kernels of the forward pass (conv, pool, linear, softmax).
+ *
+ * Ops know raw buffers and shapes only (no model, no weights file). Layout is
+ * [n, C, H, W] row-major. Each op runs its own OpenMP parallel region with `threads`
+ * threads and must be called from outside any parallel region (the engine calls them
+ * from one thread at a time per workspace). Matrix products go through CBLAS
+ * (OpenBLAS, kept single-threaded: the parallelism is ours). Scratch is caller-owned:
+ * `threads` slices of the size the op's *_scratch function reports; no op allocates.
+ */
+#ifndef AC_OPS_H
+#define AC_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weights.h"
+
+typedef struct ac_conv_params {
+    int cin, cout, groups;
+    int kh, kw;       /* kernel */
+    int sh, sw;       /* stride */
+    int dh, dw;       /* dilation */
+    int pad_t, pad_b, pad_l, pad_r; /* zero padding; left-only = causal */
+} ac_conv_params;
+
+typedef struct ac_pool_params {
+    int kh, kw, sh, sw;
+    int ph, pw;       /* symmetric padding, as PyTorch's pools */
+} ac_pool_params;
+
+/* A [rows, cols] weight matrix in F32, F16 or I8 (I8: value = q * scale[row]). */
+typedef struct ac_matrix {
+    ac_dtype dtype;
+    const void *data;
+    const float *scale; /* [rows], I8 only */
+    int rows, cols;
+} ac_matrix;
+
+/* Call once before any op (makes the BLAS single-threaded). Idempotent, thread-safe. */
+void ac_ops_init(void);
+
+/* Output length along one axis: floor((in + lo + hi - dil*(k-1) - 1) / stride) + 1; <= 0
+ * when the input is too small. */
+int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi);
+
+/* conv2d (and conv1d with h = kh = 1) with bias and optional fused relu.
+ * x: [n, cin, h, w]; weight: [cout, cin/groups, kh, kw]; bias: [cout] or NULL;
+ * y: [n, cout, ho, wo]; scratch: threads * ac_conv2d_scratch(p, h, w) floats. */
+size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w);
+void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
+               const ac_conv_params *p, int relu, float *y, float *scratch, int threads);
+
+/* Pools over [n, c, h, w] -> [n, c, ho, wo]. Max pads with -inf, average counts padding
+ * (PyTorch's defaults). */
+void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
+                  float *y, int threads);
+void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
+                  float *y, int threads);
+/* [n, c, h, w] -> [n, c]: mean over h*w. */
+void ac_global_avgpool(const float *x, int n, int c, int hw, float *y, int threads);
+
+/* Per item, permutes the axes of a [d0, d1, d2] block: out axis i = in axis perm[i]. */
+void ac_permute3(const float *x, int n, const int dims[3], const int perm[3], float *y,
+                 int threads);
+
+/* y[n, out] = x[n, in] . W^T + bias, optional relu. W: [out, in] any dtype;
+ * scratch: threads * ac_linear_scratch(W) floats (dequantized tiles of W). */
+size_t ac_linear_scratch(const ac_matrix *W);
+void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int relu,
+               float *y, float *scratch, int threads);
+
+void ac_relu(float *x, size_t count, int threads);
+/* Row-wise over [n, k], in place. */
+void ac_softmax(float *x, int n, int k);
+void ac_log_softmax(float *x, int n, int k);
+
+#endif

@@ -1,0 +1,48 @@
+/* main.c - `audioclass` command line: dispatches to the subcommands in cli_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef AC_VERSION
+#define AC_VERSION "dev"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "audioclass %s - raw-waveform audio classification\n\n"
+            "usage: audioclass COMMAND [OPTIONS]\n\n"
+            "commands:\n"
+            "  info FILE                         print a model file: metadata, layers, FLOPs\n"
+            "  classify --model FILE [--top-k K] [--windows] FILES...\n"
+            "                                    classify audio files, one JSON line each\n"
+            "  decode --rate R --out PREFIX FILES...\n"
+            "                                    decode+resample audio as the server does\n"
+            "                                    (used to prepare training data)\n\n"
+            "`audioclass COMMAND --help` describes a command's options.\n",
+            AC_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("audioclass %s\n", AC_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "info")) return cli_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "classify")) return cli_classify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "decode")) return cli_decode(argc - 1, argv + 1);
+    fprintf(stderr, "audioclass: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,58 @@
+/* result_json.c - builds the classification JSON (see result_json.h). */
+#include "result_json.h"
+
+#include <math.h>
+
+/* Printers dump reals with JSON_REAL_PRECISION(6): more digits would be noise. */
+static json_t *score(float v) { return json_real((double)v); }
+
+static json_t *top_list(const ac_model *m, const float *probs, int k)
+{
+    const ac_model_info *info = ac_model_get_info(m);
+    int idx[1024];
+    if (k > 1024) k = 1024;
+    k = ac_top_k(probs, info->n_labels, k, idx);
+    json_t *arr = json_array();
+    for (int i = 0; i < k && arr; i++)
+        json_array_append_new(arr, json_pack("{s:s,s:o}", "label", info->labels[idx[i]], "score",
+                                             score(probs[idx[i]])));
+    return arr;
+}
+
+json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio *audio,
+                       const ac_prediction *p, int top_k, int segments)
+{
+    const ac_model_info *info = ac_model_get_info(m);
+    int best;
+    ac_top_k(p->probs, info->n_labels, 1, &best);
+    double duration = audio->src_rate ? (double)audio->src_frames / audio->src_rate : 0.0;
+    json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:f,s:i,s:i,s:s,s:s,s:I}", "model", model_name,
+                          "label", info->labels[best], "score", score(p->probs[best]),
+                          "predictions", top_list(m, p->probs, top_k), "duration_s",
+                          round(duration * 1e4) / 1e4, "sample_rate", audio->src_rate,
+                          "channels", audio->src_channels, "format", audio->container,
+                          "encoding", audio->encoding, "windows", (json_int_t)p->n_windows);
+    if (o && segments) {
+        json_t *segs = json_array();
+        double win_s = (double)info->window / info->sample_rate;
+        for (size_t i = 0; i < p->n_windows && segs; i++) {
+            const float *wp = p->window_probs + i * (size_t)info->n_labels;
+            int b;
+            ac_top_k(wp, info->n_labels, 1, &b);
+            double t0 = ac_model_window_time(m, audio->n, i);
+            json_array_append_new(segs, json_pack("{s:f,s:f,s:s,s:o,s:o}", "start_s",
+                                                  round(t0 * 1e4) / 1e4, "end_s",
+                                                  round((t0 + win_s) * 1e4) / 1e4, "label",
+                                                  info->labels[b], "score", score(wp[b]),
+                                                  "predictions", top_list(m, wp, top_k)));
+        }
+        json_object_set_new(o, "segments", segs);
+    }
+    return o;
+}
+
+json_t *ac_error_json(ac_status st, const char *msg)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "code", ac_status_name(st), "message",
+                     msg && msg[0] ? msg : ac_strerror(st));
+}

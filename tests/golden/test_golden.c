@@ -1,0 +1,128 @@
+/* test_golden.c - C outputs equal PyTorch's for every fixture in tests/golden/.
+ *
+ * A fixture (*.golden.safetensors, written by models/train/export.py write_golden) names a
+ * model file and holds, per clip: the audio, the windows the test-time policy cuts, the
+ * network's raw outputs (PyTorch, float64) and the averaged probabilities. Checked: the
+ * windows exactly, the outputs to 1e-4 max abs difference, the probabilities to 1e-5, with
+ * two workspace shapes (batch 1 / 1 thread, batch 4 / 2 threads). */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "testutil.h"
+#include "weights.h"
+
+#define OUTPUT_TOL 1e-4
+#define PROBS_TOL 1e-5
+
+static float *tensor_copy(ac_weights *w, const char *name, int64_t *numel)
+{
+    ac_tensor_ref *t = ac_weights_find(w, name);
+    cr_assert(t, "fixture tensor %s missing", name);
+    cr_assert_eq(t->dtype, AC_F32);
+    float *out = malloc((size_t)t->numel * sizeof *out + 1);
+    memcpy(out, t->data, (size_t)t->numel * sizeof *out);
+    *numel = t->numel;
+    return out;
+}
+
+/* Checks one fixture; returns the max output difference seen. */
+static double check_fixture(const char *fixture_path)
+{
+    char err[AC_ERR_LEN];
+    ac_weights *fx;
+    cr_assert_eq(ac_weights_open(fixture_path, &fx, err), AC_OK, "%s: %s", fixture_path, err);
+    const char *model_rel = ac_weights_meta(fx, "model");
+    const char *nclips = ac_weights_meta(fx, "clips");
+    cr_assert(model_rel && nclips, "%s: metadata model/clips missing", fixture_path);
+    ac_model *m;
+    cr_assert_eq(ac_model_load(tu_src_path(model_rel), &m, err), AC_OK, "%s: %s", model_rel, err);
+    const ac_model_info *info = ac_model_get_info(m);
+    ac_workspace *ws_small, *ws_big;
+    cr_assert_eq(ac_workspace_create(m, 1, 1, &ws_small, err), AC_OK, "%s", err);
+    cr_assert_eq(ac_workspace_create(m, 4, 2, &ws_big, err), AC_OK, "%s", err);
+    double worst = 0;
+    for (int c = 0; c < atoi(nclips); c++) {
+        char name[64];
+        int64_t n_audio, n_win, n_out, n_probs;
+        snprintf(name, sizeof name, "clip%d.audio", c);
+        float *audio = tensor_copy(fx, name, &n_audio);
+        snprintf(name, sizeof name, "clip%d.windows", c);
+        float *windows = tensor_copy(fx, name, &n_win);
+        snprintf(name, sizeof name, "clip%d.output", c);
+        float *expect = tensor_copy(fx, name, &n_out);
+        snprintf(name, sizeof name, "clip%d.probs", c);
+        float *probs = tensor_copy(fx, name, &n_probs);
+
+        size_t nw = ac_model_windows(m, (size_t)n_audio, NULL, 0);
+        cr_assert_eq((int64_t)nw * info->window, n_win, "%s clip %d: window count", model_rel, c);
+        float *cut = malloc((size_t)info->window * sizeof *cut);
+        for (size_t k = 0; k < nw; k++) {
+            ac_model_cut_window(m, audio, (size_t)n_audio, k, cut);
+            cr_assert_eq(memcmp(cut, windows + k * (size_t)info->window,
+                                (size_t)info->window * sizeof *cut), 0,
+                         "%s clip %d: window %zu differs from PyTorch's", model_rel, c, k);
+        }
+        free(cut);
+        ac_workspace *wss[2] = {ws_small, ws_big};
+        for (int v = 0; v < 2; v++) {
+            ac_prediction p;
+            cr_assert_eq(ac_classify(m, wss[v], audio, (size_t)n_audio, &p, err), AC_OK, "%s", err);
+            double d = tu_max_abs_diff(p.window_output, expect, (size_t)n_out);
+            double dp = tu_max_abs_diff(p.probs, probs, (size_t)n_probs);
+            cr_expect_leq(d, OUTPUT_TOL, "%s clip %d: output max diff %g", model_rel, c, d);
+            cr_expect_leq(dp, PROBS_TOL, "%s clip %d: probs max diff %g", model_rel, c, dp);
+            if (d > worst) worst = d;
+            ac_prediction_free(&p);
+        }
+        free(audio), free(windows), free(expect), free(probs);
+    }
+    cr_log_info("%s: %s clips vs PyTorch, max |output diff| = %.3g", model_rel, nclips, worst);
+    printf("golden %-40s max |C - PyTorch| = %.3g\n", model_rel, worst);
+    ac_workspace_free(ws_small);
+    ac_workspace_free(ws_big);
+    ac_model_free(m);
+    ac_weights_close(fx);
+    return worst;
+}
+
+Test(golden, every_fixture_matches_pytorch)
+{
+    const char *dir = tu_src_path("tests/golden");
+    char dirpath[4096];
+    snprintf(dirpath, sizeof dirpath, "%s", dir);
+    DIR *d = opendir(dirpath);
+    cr_assert(d, "cannot open %s", dirpath);
+    struct dirent *e;
+    int count = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 19 || strcmp(e->d_name + n - 19, ".golden.safetensors")) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dirpath, e->d_name);
+        check_fixture(path);
+        count++;
+    }
+    closedir(d);
+    cr_assert_geq(count, 2, "expected at least the two op-zoo fixtures, found %d", count);
+}
+
+/* Every shipped model must be pinned by a fixture. */
+Test(golden, shipped_models_have_fixtures)
+{
+    const char *names[] = {"m5-speech", "envnet-esc50"};
+    for (int i = 0; i < 2; i++) {
+        char model[256], fixture[256];
+        snprintf(model, sizeof model, "models/%s.safetensors", names[i]);
+        snprintf(fixture, sizeof fixture, "tests/golden/%s.golden.safetensors", names[i]);
+        FILE *f = fopen(tu_src_path(model), "rb");
+        if (!f) continue;
+        fclose(f);
+        FILE *g = fopen(tu_src_path(fixture), "rb");
+        cr_expect(g != NULL, "%s is shipped but %s is missing", model, fixture);
+        if (g) fclose(g);
+    }
+}
