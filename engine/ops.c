@@ -266,7 +266,7 @@ void ac_log_softmax(float *x, int n, int k)
         double s = 0;
         for (int i = 0; i < k; i++) m = r[i] > m ? r[i] : m;
         for (int i = 0; i < k; i++) s += exp((double)r[i] - m);
-        float lse = m + (float)log(s);
-        for (int i = 0; i < k; i++) r[i] -= lse;
+        const float log_s = (float)log(s); /* (x - m) - log s keeps precision for large x */
+        for (int i = 0; i < k; i++) r[i] = (r[i] - m) - log_s;
     }
 }

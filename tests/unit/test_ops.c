@@ -1,0 +1,253 @@
+/* test_ops.c - every op against a naive reference: odd sizes, stride > 1, dilation,
+ * causal and asymmetric padding, groups, batch > 1, several thread counts. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "tensor.h"
+#include "testutil.h"
+
+#define TOL 1e-4
+
+/* Direct 7-loop convolution: the definition, with no cleverness. */
+static void ref_conv2d(const float *x, int n, int h, int w, const float *wt, const float *b,
+                       const ac_conv_params *p, int relu, float *y)
+{
+    int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+    int cin_g = p->cin / p->groups, cout_g = p->cout / p->groups;
+    for (int bi = 0; bi < n; bi++)
+        for (int o = 0; o < p->cout; o++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double s = b ? b[o] : 0;
+                    int g = o / cout_g;
+                    for (int ci = 0; ci < cin_g; ci++)
+                        for (int ky = 0; ky < p->kh; ky++)
+                            for (int kx = 0; kx < p->kw; kx++) {
+                                int iy = oy * p->sh - p->pad_t + ky * p->dh;
+                                int ix = ox * p->sw - p->pad_l + kx * p->dw;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                s += (double)x[((size_t)(bi * p->cin + g * cin_g + ci) * h + iy) * w + ix] *
+                                     wt[((size_t)(o * cin_g + ci) * p->kh + ky) * p->kw + kx];
+                            }
+                    if (relu && s < 0) s = 0;
+                    y[((size_t)(bi * p->cout + o) * ho + oy) * wo + ox] = (float)s;
+                }
+}
+
+static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int threads, unsigned seed)
+{
+    int ho = ac_out_size(h, p.kh, p.sh, p.dh, p.pad_t, p.pad_b);
+    int wo = ac_out_size(w, p.kw, p.sw, p.dw, p.pad_l, p.pad_r);
+    cr_assert_gt(ho, 0);
+    cr_assert_gt(wo, 0);
+    size_t nx = (size_t)n * p.cin * h * w, nw = (size_t)p.cout * (p.cin / p.groups) * p.kh * p.kw;
+    size_t ny = (size_t)n * p.cout * ho * wo;
+    float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc((size_t)p.cout * 4);
+    float *y = malloc(ny * 4), *r = malloc(ny * 4);
+    float *scratch = ac_alloc_floats(ac_conv2d_scratch(&p, h, w) * (size_t)threads);
+    tu_fill_random(x, nx, seed);
+    tu_fill_random(wt, nw, seed + 1);
+    tu_fill_random(b, (size_t)p.cout, seed + 2);
+    ac_conv2d(x, n, h, w, wt, b, &p, relu, y, scratch, threads);
+    ref_conv2d(x, n, h, w, wt, b, &p, relu, r);
+    double d = tu_max_abs_diff(y, r, ny);
+    cr_expect_leq(d, TOL, "conv cin=%d cout=%d g=%d k=%dx%d s=%dx%d d=%dx%d pad=%d,%d,%d,%d n=%d h=%d w=%d: diff %g",
+                  p.cin, p.cout, p.groups, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw, p.pad_t, p.pad_b,
+                  p.pad_l, p.pad_r, n, h, w, d);
+    free(x), free(wt), free(b), free(y), free(r);
+    ac_free_aligned(scratch);
+}
+
+Test(ops, conv1d_basic_stride_and_odd_sizes)
+{
+    ac_ops_init();
+    /* M5's first layer shape, batch 3 */
+    check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0}, 3, 1, 8000, 1, 2, 1);
+    check_conv((ac_conv_params){3, 5, 1, 1, 7, 1, 3, 1, 1, 0, 0, 0, 0}, 2, 1, 101, 0, 1, 2);
+    check_conv((ac_conv_params){7, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 1, 1, 13, 0, 2, 3);
+}
+
+Test(ops, conv1d_dilation_and_causal_padding)
+{
+    ac_ops_init();
+    /* causal: (k-1)*dilation zeros on the left only; output length = input length */
+    ac_conv_params p = {4, 6, 1, 1, 3, 1, 1, 1, 4, 0, 0, 8, 0};
+    check_conv(p, 2, 1, 50, 0, 2, 4);
+    cr_expect_eq(ac_out_size(50, 3, 1, 4, 8, 0), 50);
+    check_conv((ac_conv_params){2, 2, 1, 1, 5, 1, 2, 1, 3, 0, 0, 1, 6}, 3, 1, 37, 1, 2, 5);
+}
+
+Test(ops, conv_groups_and_depthwise)
+{
+    ac_ops_init();
+    check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1}, 2, 1, 33, 0, 2, 6);
+    check_conv((ac_conv_params){6, 6, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1}, 2, 9, 11, 1, 2, 7);
+}
+
+Test(ops, conv2d_stride_dilation_padding_batch)
+{
+    ac_ops_init();
+    /* EnvNet conv3 shape on a small batch */
+    check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 8);
+    check_conv((ac_conv_params){3, 4, 1, 3, 5, 2, 3, 2, 1, 1, 2, 0, 3}, 3, 17, 23, 0, 2, 9);
+    check_conv((ac_conv_params){5, 2, 1, 2, 2, 1, 1, 3, 2, 2, 0, 1, 1}, 1, 12, 12, 0, 1, 10);
+}
+
+Test(ops, conv_result_independent_of_threads)
+{
+    ac_ops_init();
+    ac_conv_params p = {4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4};
+    for (int t = 1; t <= 4; t++) check_conv(p, 5, 1, 999, 1, t, 11);
+}
+
+Test(ops, out_size_edge_cases)
+{
+    cr_expect_eq(ac_out_size(8000, 80, 16, 1, 0, 0), 496);
+    cr_expect_eq(ac_out_size(5, 8, 1, 1, 0, 0), 0, "input shorter than the kernel");
+    cr_expect_eq(ac_out_size(5, 3, 0, 1, 0, 0), 0, "stride 0 is refused");
+    cr_expect_eq(ac_out_size(24000, 160, 160, 1, 0, 0), 150);
+}
+
+static void ref_pool(const float *x, int n, int c, int h, int w, const ac_pool_params *p, int max,
+                     float *y)
+{
+    int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph), wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
+    for (int i = 0; i < n * c; i++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                double acc = max ? -INFINITY : 0;
+                for (int ky = 0; ky < p->kh; ky++)
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int iy = oy * p->sh - p->ph + ky, ix = ox * p->sw - p->pw + kx;
+                        double v = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? (max ? -INFINITY : 0)
+                                                                               : x[((size_t)i * h + iy) * w + ix];
+                        acc = max ? fmax(acc, v) : acc + v;
+                    }
+                y[((size_t)i * ho + oy) * wo + ox] = (float)(max ? acc : acc / (p->kh * p->kw));
+            }
+}
+
+Test(ops, pools_match_reference)
+{
+    ac_pool_params cases[] = {{1, 4, 1, 4, 0, 0}, {3, 3, 3, 3, 0, 0}, {1, 160, 1, 160, 0, 0},
+                              {2, 3, 1, 2, 1, 1}, {3, 2, 2, 1, 0, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        ac_pool_params p = cases[k];
+        int n = 2, c = 3, h = p.kh == 1 ? 1 : 11, w = 481;
+        int ho = ac_out_size(h, p.kh, p.sh, 1, p.ph, p.ph), wo = ac_out_size(w, p.kw, p.sw, 1, p.pw, p.pw);
+        size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo;
+        float *x = malloc(nx * 4), *y = malloc(ny * 4), *r = malloc(ny * 4);
+        tu_fill_random(x, nx, 20 + (unsigned)k);
+        for (int max = 0; max < 2; max++) {
+            (max ? ac_maxpool2d : ac_avgpool2d)(x, n, c, h, w, &p, y, 2);
+            ref_pool(x, n, c, h, w, &p, max, r);
+            cr_expect_leq(tu_max_abs_diff(y, r, ny), 1e-6, "%s pool case %zu", max ? "max" : "avg", k);
+        }
+        free(x), free(y), free(r);
+    }
+}
+
+Test(ops, global_avgpool_and_permute)
+{
+    float x[2 * 3 * 4], y[6], z[2 * 3 * 4];
+    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    ac_global_avgpool(x, 2, 3, 4, y, 2);
+    for (int i = 0; i < 6; i++) cr_expect_float_eq(y[i], 4.f * i + 1.5f, 1e-6);
+    int dims[3] = {3, 1, 4}, perm[3] = {2, 1, 0}; /* [3, 1, 4] -> [4, 1, 3] per item */
+    ac_permute3(x, 2, dims, perm, z, 2);
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 3; j++)
+                cr_expect_eq(z[b * 12 + i * 3 + j], x[b * 12 + j * 4 + i]);
+    int dims2[3] = {2, 3, 4}, perm2[3] = {1, 0, 2}; /* swap first two axes */
+    ac_permute3(x, 1, dims2, perm2, z, 1);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            for (int k = 0; k < 4; k++) cr_expect_eq(z[(i * 2 + j) * 4 + k], x[(j * 3 + i) * 4 + k]);
+}
+
+static uint16_t f32_to_f16(float f)
+{ /* round-to-nearest for normal values, enough for test data in [-1, 1] */
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    uint32_t sign = (b >> 16) & 0x8000, exp = (b >> 23) & 0xff, man = b & 0x7fffff;
+    if (exp < 103) return (uint16_t)sign;
+    if (exp < 113) return (uint16_t)(sign | ((man | 0x800000) >> (126 - exp)));
+    return (uint16_t)(sign | (((exp - 112) << 10) + ((man + 0x1000) >> 13)));
+}
+
+Test(ops, linear_f32_f16_i8_batches)
+{
+    ac_ops_init();
+    const int in = 77, out = 131; /* odd sizes and more than two tiles of rows */
+    float *w = malloc(sizeof(float) * in * out), *deq = malloc(sizeof(float) * in * out);
+    uint16_t *w16 = malloc(2 * (size_t)in * out);
+    int8_t *w8 = malloc((size_t)in * out);
+    float scale[131], bias[131];
+    tu_fill_random(w, (size_t)in * out, 30);
+    tu_fill_random(bias, out, 31);
+    for (int r = 0; r < out; r++) {
+        float mx = 0;
+        for (int i = 0; i < in; i++) mx = fmaxf(mx, fabsf(w[r * in + i]));
+        scale[r] = mx / 127.f;
+    }
+    for (int dt = 0; dt < 3; dt++) {
+        ac_matrix M = {.rows = out, .cols = in};
+        for (int i = 0; i < in * out; i++) {
+            if (dt == 0) deq[i] = w[i];
+            if (dt == 1) { w16[i] = f32_to_f16(w[i]); deq[i] = ac_f16_to_f32(w16[i]); }
+            if (dt == 2) { w8[i] = (int8_t)lrintf(w[i] / scale[i / in]); deq[i] = w8[i] * scale[i / in]; }
+        }
+        M.dtype = dt == 0 ? AC_F32 : dt == 1 ? AC_F16 : AC_I8;
+        M.data = dt == 0 ? (const void *)w : dt == 1 ? (const void *)w16 : (const void *)w8;
+        M.scale = scale;
+        if (dt == 1) cr_expect_leq(tu_max_abs_diff(deq, w, (size_t)in * out), 1e-3, "f16 round trip");
+        for (int n = 1; n <= 5; n += 4)
+            for (int relu = 0; relu < 2; relu++) {
+                float x[5 * 77], y[5 * 131], r[5 * 131];
+                tu_fill_random(x, (size_t)n * in, 32 + (unsigned)n);
+                float *scratch = ac_alloc_floats(ac_linear_scratch(&M) * 2 + 1);
+                ac_linear(x, n, &M, bias, relu, y, scratch, 2);
+                for (int b = 0; b < n; b++)
+                    for (int o = 0; o < out; o++) {
+                        double s = bias[o];
+                        for (int i = 0; i < in; i++) s += (double)x[b * in + i] * deq[o * in + i];
+                        r[b * out + o] = (float)(relu && s < 0 ? 0 : s);
+                    }
+                cr_expect_leq(tu_max_abs_diff(y, r, (size_t)n * out), TOL, "linear dtype %d n %d relu %d",
+                              dt, n, relu);
+                ac_free_aligned(scratch);
+            }
+    }
+    free(w), free(deq), free(w16), free(w8);
+}
+
+Test(ops, f16_special_values)
+{
+    cr_expect_eq(ac_f16_to_f32(0x3c00), 1.0f);
+    cr_expect_eq(ac_f16_to_f32(0xc000), -2.0f);
+    cr_expect_eq(ac_f16_to_f32(0x0001), 5.9604644775390625e-08f, "smallest subnormal");
+    cr_expect(isinf(ac_f16_to_f32(0x7c00)));
+    cr_expect(isnan(ac_f16_to_f32(0x7e00)));
+}
+
+Test(ops, softmax_and_log_softmax)
+{
+    float a[6] = {1, 2, 3, 1000, 1000, -1000}, b[6];
+    memcpy(b, a, sizeof a);
+    ac_softmax(a, 2, 3);
+    ac_log_softmax(b, 2, 3);
+    double e = exp(1) + exp(2) + exp(3);
+    cr_expect_float_eq(a[2], exp(3) / e, 1e-6);
+    cr_expect_float_eq(b[0], 1 - log(e), 1e-5);
+    cr_expect_float_eq(a[3], 0.5f, 1e-6, "large logits do not overflow");
+    cr_expect_float_eq(a[5], 0.f, 1e-6);
+    cr_expect_float_eq(b[3], -logf(2.f), 1e-5);
+    float relu[5] = {-1, 0, 2, -0.5f, 3};
+    ac_relu(relu, 5, 2);
+    cr_expect(relu[0] == 0 && relu[1] == 0 && relu[2] == 2 && relu[3] == 0 && relu[4] == 3);
+}
