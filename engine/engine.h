@@ -3,13 +3,17 @@
  * audio.h   decode + downmix + resample (reentrant)
  * model.h   load a model file, forward passes, test-time windows (model shared, workspace
  *           per thread)
+ * scheduler.h  bounded job queue + dynamic batching on one dispatcher thread (thread-safe)
+ * filters.h frequency responses of learned conv filters
  * status.h  ac_status codes and messages
  */
 #ifndef AC_ENGINE_H
 #define AC_ENGINE_H
 
 #include "audio.h"
+#include "filters.h"
 #include "model.h"
+#include "scheduler.h"
 #include "status.h"
 
 #endif

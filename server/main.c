@@ -19,7 +19,9 @@ static void usage(FILE *f)
             "                                    classify audio files, one JSON line each\n"
             "  decode --rate R --out PREFIX FILES...\n"
             "                                    decode+resample audio as the server does\n"
-            "                                    (used to prepare training data)\n\n"
+            "                                    (used to prepare training data)\n"
+            "  filters --model FILE [--layer L] [--mode kernel|probe] [--format json|svg]\n"
+            "                                    frequency responses of learned filters\n\n"
             "`audioclass COMMAND --help` describes a command's options.\n",
             AC_VERSION);
 }
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "info")) return cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "decode")) return cli_decode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "filters")) return cli_filters(argc - 1, argv + 1);
     fprintf(stderr, "audioclass: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -30,3 +30,50 @@ const char *tu_src_path(const char *rel)
     snprintf(buf, sizeof buf, "%s/%s", AC_SOURCE_DIR, rel);
     return buf;
 }
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tu_st {
+    json_t *header;
+    unsigned char *data;
+    size_t len;
+};
+
+tu_st *tu_st_new(void)
+{
+    tu_st *b = calloc(1, sizeof *b);
+    b->header = json_object();
+    return b;
+}
+
+void tu_st_add(tu_st *b, const char *name, int ndim, const int64_t *shape, const float *data)
+{
+    size_t n = 1;
+    json_t *sh = json_array();
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i], json_array_append_new(sh, json_integer(shape[i]));
+    json_object_set_new(b->header, name,
+                        json_pack("{s:s,s:o,s:[I,I]}", "dtype", "F32", "shape", sh, "data_offsets",
+                                  (json_int_t)b->len, (json_int_t)(b->len + 4 * n)));
+    b->data = realloc(b->data, b->len + 4 * n);
+    memcpy(b->data + b->len, data, 4 * n);
+    b->len += 4 * n;
+}
+
+unsigned char *tu_st_finish(tu_st *b, json_t *meta, size_t *len)
+{
+    json_object_set(b->header, "__metadata__", meta);
+    char *hs = json_dumps(b->header, JSON_COMPACT);
+    size_t hl = strlen(hs), padded = (hl + 7) / 8 * 8;
+    unsigned char *out = malloc(8 + padded + b->len);
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    memcpy(out + 8, hs, hl);
+    memset(out + 8 + hl, ' ', padded - hl);
+    memcpy(out + 8 + padded, b->data, b->len);
+    *len = 8 + padded + b->len;
+    free(hs);
+    json_decref(b->header);
+    free(b->data);
+    free(b);
+    return out;
+}

@@ -11,4 +11,15 @@ double tu_max_abs_diff(const float *a, const float *b, size_t n);
 /* Path under the source tree: tu_src_path("models/x") -> "<src>/models/x" (static buffer). */
 const char *tu_src_path(const char *rel);
 
+
+/* Builds a safetensors file in memory from F32 tensors and string metadata, for tests that
+ * need a model with chosen weights. */
+#include <jansson.h>
+#include <stdint.h>
+typedef struct tu_st tu_st;
+tu_st *tu_st_new(void);
+void tu_st_add(tu_st *b, const char *name, int ndim, const int64_t *shape, const float *data);
+/* meta: JSON object of strings (borrowed). Returns malloc'd bytes; frees the builder. */
+unsigned char *tu_st_finish(tu_st *b, json_t *meta, size_t *len);
+
 #endif

@@ -1,0 +1,82 @@
+/* scheduler.h - bounded job queue and dynamic batching: one dispatcher thread runs the
+ * OpenMP forward passes for every model, with batches formed from concurrent requests.
+ *
+ * A job is one decoded clip (mono floats at the model's sample rate) for one of the models
+ * the scheduler was created with. ac_scheduler_submit never blocks: when the bounded queue
+ * is full it answers AC_ERR_QUEUE_FULL at once, and after shutdown began
+ * AC_ERR_SHUTTING_DOWN. The dispatcher takes the oldest queued job, waits until its model
+ * has `max_batch` windows queued or the oldest job has waited `max_wait_ms`, then hands up
+ * to `max_batch` windows of that model's jobs (oldest first, at least one job) to
+ * ac_classify_many with the model's own workspace, created once at start. Jobs of one
+ * model therefore complete in submission order.
+ *
+ * Threads: submit, queue_depth, accepting and shutdown may be called from any thread.
+ * Completion callbacks run on the dispatcher thread, one job at a time, and must be quick
+ * (they delay the next batch) and must not call back into the scheduler except
+ * ac_scheduler_submit / queue_depth / accepting. Every accepted job gets exactly one
+ * callback, also during shutdown (drain: everything queued is run, then the thread stops).
+ * OpenMP parallel regions start from the dispatcher only.
+ *
+ * Ownership: models are borrowed and must outlive the scheduler. A job's samples are
+ * borrowed from submit until its callback returns. The callback owns result->pred (free it
+ * with ac_prediction_free, or move it out and zero it); the scheduler frees nothing of it.
+ */
+#ifndef AC_SCHEDULER_H
+#define AC_SCHEDULER_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "status.h"
+
+typedef struct ac_scheduler ac_scheduler;
+
+typedef struct ac_sched_config {
+    int queue_size;      /* jobs waiting (not yet running), across all models; >= 1 */
+    int max_batch;       /* windows per ac_classify_many call (and per workspace); >= 1 */
+    double max_wait_ms;  /* how long the oldest job may wait for its batch to fill; >= 0 */
+    int threads;         /* OpenMP threads per forward pass; 0 = omp_get_max_threads() */
+} ac_sched_config;
+
+/* What the callback receives. Valid during the callback only, except `pred` (see above). */
+typedef struct ac_job_result {
+    ac_status status;       /* AC_OK, or why the batch failed (err has the detail) */
+    char err[AC_ERR_LEN];
+    ac_prediction pred;     /* valid when status == AC_OK; owned by the callback */
+    int model;              /* index given to submit */
+    double queue_ms;        /* submit -> batch start */
+    double inference_ms;    /* the whole batch's ac_classify_many call */
+    int batch_jobs;         /* clips in the batch this job ran in */
+    int batch_windows;      /* windows in that batch */
+} ac_job_result;
+
+typedef void (*ac_job_done_fn)(void *user, ac_job_result *result);
+
+/* Creates workspaces for models[0..n_models) and starts the dispatcher thread. */
+ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
+                              const ac_sched_config *cfg, ac_scheduler **out, char *err);
+
+/* Queues samples[n] for models[model]. On AC_OK, done(user, result) will be called exactly
+ * once from the dispatcher; on any other code it will not. AC_ERR_INVALID_ARG (bad model
+ * index, NULL), AC_ERR_AUDIO_EMPTY (n == 0), AC_ERR_QUEUE_FULL, AC_ERR_SHUTTING_DOWN. */
+ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, size_t n,
+                              ac_job_done_fn done, void *user);
+
+/* Jobs queued and not yet running. */
+int ac_scheduler_queue_depth(ac_scheduler *s);
+/* 1 while submit can accept jobs (shutdown has not begun). */
+int ac_scheduler_accepting(ac_scheduler *s);
+
+/* Refuses new jobs from now on; the dispatcher runs everything queued without waiting for
+ * batches to fill, then exits. Returns at once. Idempotent. */
+void ac_scheduler_begin_shutdown(ac_scheduler *s);
+/* begin_shutdown, then waits up to timeout_ms (< 0: forever) for the drain to finish.
+ * Returns 1 when every job's callback has run and the dispatcher has stopped, 0 on timeout
+ * (the dispatcher then keeps running; do not free the scheduler). */
+int ac_scheduler_shutdown(ac_scheduler *s, double timeout_ms);
+
+/* Shuts down (waiting forever), joins the dispatcher and frees the workspaces. NULL is a
+ * no-op. Must not be called from a callback. */
+void ac_scheduler_free(ac_scheduler *s);
+
+#endif

@@ -1,0 +1,202 @@
+/* filters_render.c - JSON and SVG views of a filterbank (see filters_render.h). */
+#include "filters_render.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RANGE_DB 40.0 /* colour scale: peak down to 40 dB below it */
+
+json_t *ac_filters_json(const char *model_name, const ac_filterbank *fb)
+{
+    json_t *freqs = json_array(), *filters = json_array();
+    for (int k = 0; k < fb->n_freqs; k++) json_array_append_new(freqs, json_real(fb->freqs_hz[k]));
+    for (int i = 0; i < fb->n_filters; i++) {
+        const ac_filter *f = &fb->filters[i];
+        json_t *resp = json_array();
+        for (int k = 0; k < fb->n_freqs; k++) json_array_append_new(resp, json_real(f->response_db[k]));
+        json_array_append_new(filters, json_pack("{s:i,s:b,s:f,s:f,s:f,s:f,s:f,s:o}", "index", f->index,
+                                                 "dead", f->dead, "centre_hz", f->centre_hz, "low_hz",
+                                                 f->low_hz, "high_hz", f->high_hz, "bandwidth_hz",
+                                                 f->bandwidth_hz, "peak_db", f->peak_db, "response_db", resp));
+    }
+    json_t *summary = json_pack("{s:i,s:i,s:f,s:f,s:[f,f],s:f}", "filters", fb->n_filters, "dead", fb->n_dead,
+                                "mel_correlation", fb->mel_correlation, "linear_correlation",
+                                fb->linear_correlation, "coverage_hz", fb->coverage_low_hz,
+                                fb->coverage_high_hz, "coverage_fraction", fb->coverage_fraction);
+    return json_pack("{s:s,s:s,s:s,s:i,s:i,s:o,s:o,s:o}", "model", model_name, "layer", fb->layer, "mode",
+                     ac_filters_mode_name(fb->mode), "sample_rate", fb->sample_rate, "n_freqs", fb->n_freqs,
+                     "freqs_hz", freqs, "filters", filters, "summary", summary);
+}
+
+/* A growable string. */
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+__attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, ...)
+{
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->failed = 1; return; }
+        if ((size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
+        size_t ncap = (b->cap + (size_t)n + 1) * 2;
+        char *p = realloc(b->s, ncap);
+        if (!p) { b->failed = 1; return; }
+        b->s = p, b->cap = ncap;
+    }
+}
+
+/* Viridis, 5 stops, t in [0, 1]. */
+static void colour(double t, char out[8])
+{
+    static const int stops[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    double x = t * 4;
+    int i = x >= 4 ? 3 : (int)x;
+    double u = x - i;
+    int rgb[3];
+    for (int c = 0; c < 3; c++) rgb[c] = (int)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
+    snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+/* Escapes &, <, > and quotes for text inside the SVG. */
+static void put_text(sbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': put(b, "&amp;"); break;
+        case '<': put(b, "&lt;"); break;
+        case '>': put(b, "&gt;"); break;
+        case '"': put(b, "&quot;"); break;
+        default: put(b, "%c", *s);
+        }
+    }
+}
+
+static void freq_label(double hz, char *buf, size_t len)
+{
+    if (hz >= 1000) snprintf(buf, len, "%gk", hz / 1000);
+    else snprintf(buf, len, "%g", hz);
+}
+
+char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *len)
+{
+    sbuf b = {0};
+    const int W = 960, H = 560, top = 60, mh = 420;   /* plot heights */
+    const int hx = 70, hw = 540;                      /* heat map x, width */
+    const int sx = 720, sw = 210;                     /* scatter x, width */
+    const int n = fb->n_freqs, rows = fb->n_filters ? fb->n_filters : 1;
+    int k0 = fb->freqs_hz[0] > 0 ? 0 : 1;             /* a log axis cannot show 0 Hz */
+    double flo = fb->freqs_hz[k0], fhi = fb->freqs_hz[n - 1];
+    double lflo = log10(flo), lspan = log10(fhi) - lflo;
+#define FX(f) (hx + (log10(f) - lflo) / lspan * hw)
+    put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+    put(&b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"24\" font-size=\"16\">", W, H, hx);
+    put_text(&b, model_name);
+    put(&b, " / %s: %s response of %d filters (sorted by centre frequency)</text>\n", fb->layer,
+        fb->mode == AC_FILTERS_KERNEL ? "kernel" : "sine-probe", fb->n_filters);
+    put(&b, "<text x=\"%d\" y=\"44\" fill=\"#444\">mel correlation r = %.3f, linear r = %.3f, "
+            "-3 dB coverage %.0f-%.0f Hz (%.0f%% of analysed frequencies)</text>\n",
+        hx, fb->mel_correlation, fb->linear_correlation, fb->coverage_low_hz, fb->coverage_high_hz,
+        100 * fb->coverage_fraction);
+
+    /* heat map: one <g class="filter"> row per filter, lowest centre frequency at the bottom */
+    double rh = (double)mh / rows;
+    put(&b, "<g id=\"heatmap\" shape-rendering=\"crispEdges\">\n");
+    for (int r = 0; r < fb->n_filters; r++) {
+        const ac_filter *f = &fb->filters[r];
+        double y = top + mh - (r + 1) * rh;
+        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\">", f->index, f->centre_hz);
+        for (int k = k0; k < n; k++) {
+            double a = k == k0 ? flo : sqrt(fb->freqs_hz[k - 1] * fb->freqs_hz[k]);
+            double z = k == n - 1 ? fhi : sqrt(fb->freqs_hz[k] * fb->freqs_hz[k + 1]);
+            char c[8];
+            colour(f->dead ? 0 : 1 + (f->response_db[k] - f->peak_db) / RANGE_DB, c);
+            put(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>", FX(a), y,
+                FX(z) - FX(a) + 0.3, rh + 0.3, c);
+        }
+        put(&b, "</g>\n");
+    }
+    put(&b, "</g>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", hx, top,
+        hw, mh);
+    /* log frequency axis: decades and 2x, 5x marks inside the range */
+    for (double dec = pow(10, floor(lflo)); dec <= fhi; dec *= 10)
+        for (int m = 1; m <= 5; m += (m == 1 ? 1 : 3)) {
+            double f = dec * m;
+            if (f < flo || f > fhi) continue;
+            char lab[16];
+            freq_label(f, lab, sizeof lab);
+            put(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>"
+                    "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                FX(f), top + mh, FX(f), top + mh + 5, FX(f), top + mh + 18, lab);
+        }
+    put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">frequency (Hz, log scale)</text>\n", hx + hw / 2,
+        top + mh + 36);
+    put(&b, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">filter (sorted by centre "
+            "frequency)</text>\n", hx - 40, top + mh / 2);
+    put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">1</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d</text>\n",
+        hx - 6, top + mh, hx - 6, top + 12, fb->n_filters);
+    /* colour scale */
+    int cx = hx + hw + 20;
+    for (int i = 0; i < 40; i++) {
+        char c[8];
+        colour(1 - i / 39.0, c);
+        put(&b, "<rect x=\"%d\" y=\"%.1f\" width=\"14\" height=\"%.2f\" fill=\"%s\"/>", cx,
+            top + i * mh / 40.0, mh / 40.0 + 0.3, c);
+    }
+    put(&b, "\n<text x=\"%d\" y=\"%d\">0 dB</text><text x=\"%d\" y=\"%d\">-%g dB</text>"
+            "<text x=\"%d\" y=\"%d\" font-size=\"10\">re. peak</text>\n",
+        cx + 18, top + 10, cx + 18, top + mh, RANGE_DB, cx + 18, top + mh + 14);
+
+    /* centre frequencies vs rank, with the mel-spaced curve over the same range */
+    int live = fb->n_filters - fb->n_dead;
+#define SY(f) (top + mh - (log10(f) - lflo) / lspan * mh)
+    put(&b, "<g id=\"centres\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n",
+        sx, top, sw, mh);
+    put(&b, "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\" points=\"");
+    for (int i = 0; i < live; i++) {
+        double q = (i + 0.5) / live;
+        double f = ac_mel_to_hz(ac_hz_to_mel(fb->freqs_hz[0]) + q * (ac_hz_to_mel(fhi) - ac_hz_to_mel(fb->freqs_hz[0])));
+        if (f < flo) f = flo;
+        put(&b, "%.1f,%.1f ", sx + (i + 0.5) * sw / live, SY(f));
+    }
+    put(&b, "\"/>\n");
+    for (double dec = pow(10, floor(lflo)); dec <= fhi; dec *= 10) /* frequency ticks */
+        for (int m = 1; m <= 5; m += (m == 1 ? 1 : 3)) {
+            double f = dec * m;
+            if (f < flo || f > fhi) continue;
+            char lab[16];
+            freq_label(f, lab, sizeof lab);
+            put(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>"
+                    "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+                sx - 5, SY(f), sx, SY(f), sx - 7, SY(f) + 4, lab);
+        }
+    for (int i = 0; i < live; i++) {
+        double f = fb->filters[i].centre_hz < flo ? flo : fb->filters[i].centre_hz;
+        put(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"#1f77b4\"/>", sx + (i + 0.5) * sw / live, SY(f));
+    }
+    put(&b, "\n</g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">filter rank</text>\n", sx + sw / 2, top + mh + 18);
+    put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">centre frequency (log)</text>\n", sx + sw / 2, top - 6);
+    put(&b, "<text x=\"%d\" y=\"%d\" fill=\"#1f77b4\">&#9679; learned</text><text x=\"%d\" y=\"%d\" "
+            "fill=\"#d62728\">&#8212; mel-spaced</text>\n", sx, top + mh + 36, sx + 90, top + mh + 36);
+    put(&b, "</svg>\n");
+#undef FX
+#undef SY
+    if (b.failed) {
+        free(b.s);
+        return NULL;
+    }
+    if (len) *len = b.len;
+    return b.s;
+}
