@@ -21,7 +21,9 @@ static void usage(FILE *f)
             "                                    decode+resample audio as the server does\n"
             "                                    (used to prepare training data)\n"
             "  filters --model FILE [--layer L] [--mode kernel|probe] [--format json|svg]\n"
-            "                                    frequency responses of learned filters\n\n"
+            "                                    frequency responses of learned filters\n"
+            "  bench --model FILE [--batch N] [--threads T] [--seconds S]\n"
+            "                                    forward-pass throughput, latency, GFLOP/s\n\n"
             "`audioclass COMMAND --help` describes a command's options.\n",
             AC_VERSION);
 }
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "classify")) return cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "decode")) return cli_decode(argc - 1, argv + 1);
     if (!strcmp(cmd, "filters")) return cli_filters(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1);
     fprintf(stderr, "audioclass: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;
