@@ -638,12 +638,12 @@ static ac_status load_common(ac_weights *w, const char *path, ac_model **out, ch
     }
     m->file = w;
     snprintf(m->path, sizeof m->path, "%s", path ? path : "");
-    ac_status st = build_model(m, err);
+    ac_status st = ac_ops_init(err);
+    if (st == AC_OK) st = build_model(m, err);
     if (st != AC_OK) {
         ac_model_free(m);
         return st;
     }
-    ac_ops_init();
     *out = m;
     return AC_OK;
 }

@@ -1,10 +1,10 @@
 /* ops.c - the kernels: im2col + GEMM convolution, pools, tiled linear, softmax. */
 #include "ops.h"
 
-#include <cblas.h>
+#include "blas.h"
+
 #include <math.h>
 #include <omp.h>
-#include <pthread.h>
 #include <string.h>
 
 /* Columns per im2col chunk are chosen so a chunk holds about this many floats (512 KiB):
@@ -13,9 +13,7 @@
 /* Rows of a quantized weight matrix dequantized at once per thread. */
 #define AC_LINEAR_TILE 64
 
-static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
-static void ops_init_once(void) { openblas_set_num_threads(1); }
-void ac_ops_init(void) { pthread_once(&g_ops_once, ops_init_once); }
+ac_status ac_ops_init(char *err) { return ac_blas_init(err); }
 
 int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi)
 {
@@ -97,8 +95,7 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
         const float *wg = weight + (size_t)g * cout_g * K;
         im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
         /* yg[cout_g, cw] (row stride P) = wg[cout_g, K] . col[K, cw] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, cw, K, 1.f, wg, K, col,
-                    cw, 0.f, yg, P);
+        ac_sgemm(0, cout_g, cw, K, wg, K, col, cw, yg, P);
         for (int o = 0; o < cout_g; o++) {
             float bv = bias ? bias[g * cout_g + o] : 0.f, *r = yg + (size_t)o * P;
             if (relu)
@@ -229,8 +226,7 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
             wt = tile;
         }
         /* y[:, r0:r0+rows] (row stride out) = x[n, in] . wt[rows, in]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.f, x, in, wt, in,
-                    0.f, y + r0, out);
+        ac_sgemm(1, n, rows, in, x, in, wt, in, y + r0, out);
         for (int b = 0; b < n; b++) {
             float *r = y + (size_t)b * out + r0;
             for (int j = 0; j < rows; j++) {

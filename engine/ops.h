@@ -36,8 +36,9 @@ typedef struct ac_matrix {
     int rows, cols;
 } ac_matrix;
 
-/* Call once before any op (makes the BLAS single-threaded). Idempotent, thread-safe. */
-void ac_ops_init(void);
+/* Call before any op: loads the BLAS (blas.h). Idempotent, thread-safe. */
+#include "status.h"
+ac_status ac_ops_init(char *err);
 
 /* Output length along one axis: floor((in + lo + hi - dil*(k-1) - 1) / stride) + 1; <= 0
  * when the input is too small. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "blas.h"
 #include "engine.h"
 
 int cli_info(int argc, char **argv)
@@ -30,6 +31,7 @@ int cli_info(int argc, char **argv)
            in->hop, in->pad, ac_model_windows(m, (size_t)in->sample_rate * 5, NULL, 0));
     printf("parameters      %lld\n", (long long)in->n_params);
     printf("FLOPs/window    %lld (%.3f GFLOP)\n", (long long)in->flops, (double)in->flops / 1e9);
+    printf("BLAS            %s\n", ac_blas_description());
     printf("labels (%d)     ", in->n_labels);
     for (int i = 0; i < in->n_labels; i++) printf("%s%s", i ? ", " : "", in->labels[i]);
     printf("\n\nlayers (batch norm folded into conv, relu fused):\n");

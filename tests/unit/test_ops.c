@@ -64,7 +64,7 @@ static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int thre
 
 Test(ops, conv1d_basic_stride_and_odd_sizes)
 {
-    ac_ops_init();
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* M5's first layer shape, batch 3 */
     check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0}, 3, 1, 8000, 1, 2, 1);
     check_conv((ac_conv_params){3, 5, 1, 1, 7, 1, 3, 1, 1, 0, 0, 0, 0}, 2, 1, 101, 0, 1, 2);
@@ -73,7 +73,7 @@ Test(ops, conv1d_basic_stride_and_odd_sizes)
 
 Test(ops, conv1d_dilation_and_causal_padding)
 {
-    ac_ops_init();
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* causal: (k-1)*dilation zeros on the left only; output length = input length */
     ac_conv_params p = {4, 6, 1, 1, 3, 1, 1, 1, 4, 0, 0, 8, 0};
     check_conv(p, 2, 1, 50, 0, 2, 4);
@@ -83,14 +83,14 @@ Test(ops, conv1d_dilation_and_causal_padding)
 
 Test(ops, conv_groups_and_depthwise)
 {
-    ac_ops_init();
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
     check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1}, 2, 1, 33, 0, 2, 6);
     check_conv((ac_conv_params){6, 6, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1}, 2, 9, 11, 1, 2, 7);
 }
 
 Test(ops, conv2d_stride_dilation_padding_batch)
 {
-    ac_ops_init();
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* EnvNet conv3 shape on a small batch */
     check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 8);
     check_conv((ac_conv_params){3, 4, 1, 3, 5, 2, 3, 2, 1, 1, 2, 0, 3}, 3, 17, 23, 0, 2, 9);
@@ -99,7 +99,7 @@ Test(ops, conv2d_stride_dilation_padding_batch)
 
 Test(ops, conv_result_independent_of_threads)
 {
-    ac_ops_init();
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
     ac_conv_params p = {4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4};
     for (int t = 1; t <= 4; t++) check_conv(p, 5, 1, 999, 1, t, 11);
 }
@@ -182,7 +182,7 @@ static uint16_t f32_to_f16(float f)
 
 Test(ops, linear_f32_f16_i8_batches)
 {
-    ac_ops_init();
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
     const int in = 77, out = 131; /* odd sizes and more than two tiles of rows */
     float *w = malloc(sizeof(float) * in * out), *deq = malloc(sizeof(float) * in * out);
     uint16_t *w16 = malloc(2 * (size_t)in * out);
