@@ -11,7 +11,7 @@ DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
             libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev
 TEST_DEPS = curl jq libxml2-utils
 
-.PHONY: all deps build run test test-asan clean
+.PHONY: all deps build run test test-asan fuzz clean
 
 all: build
 
@@ -36,5 +36,13 @@ test-asan: deps
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
 
+# libFuzzer harnesses (tests/fuzz), each run for FUZZ_SECONDS from the seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tools/install-deps.sh $(DEPS) clang libclang-rt-14-dev
+	@CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAC_FUZZ=ON -DAC_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)-fuzz -j $(JOBS)
+	tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

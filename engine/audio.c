@@ -1,6 +1,8 @@
 /* audio.c - decode from memory with libsndfile virtual I/O, downmix, resample with soxr. */
 #include "audio.h"
 
+#include "ogg_guard.h"
+
 #include <math.h>
 #include <soxr.h>
 #include <sndfile.h>
@@ -83,6 +85,10 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
     if (!data || len == 0) return ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio body is empty (0 bytes)");
     if (target_rate < 0 || target_rate > AC_AUDIO_MAX_RATE)
         return ac_fail(err, AC_ERR_INVALID_ARG, "target rate %d Hz out of range", target_rate);
+
+    char why[160];
+    if (!ac_ogg_vorbis_headers_ok(data, len, why, sizeof why))
+        return ac_fail(err, AC_ERR_BAD_AUDIO, "corrupt or truncated audio: Ogg Vorbis: %s", why);
 
     mem_cursor cur = {.data = data, .len = (sf_count_t)len, .pos = 0};
     SF_VIRTUAL_IO vio = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
