@@ -166,7 +166,7 @@ static ac_status probe_response(const ac_model *m, int li, ac_filterbank *fb, do
     const int n = fb->n_freqs, win = info->window, batch = 8;
     const double nyq = info->sample_rate / 2.0, top = nyq * 0.98;
     for (int k = 0; k < n; k++) fb->freqs_hz[k] = PROBE_LOW_HZ * pow(top / PROBE_LOW_HZ, (double)k / (n - 1));
-    const size_t out_item = ac_shape_numel(L->out), per_ch = (size_t)L->out.h * L->out.w;
+    const size_t out_item = ac_shape_numel(L->conv_out), per_ch = (size_t)L->conv_out.h * L->conv_out.w;
     ac_workspace *ws = NULL;
     float *x = malloc(sizeof(float) * (size_t)batch * win);
     float *y = malloc(sizeof(float) * (size_t)batch * out_item);
@@ -178,9 +178,9 @@ static ac_status probe_response(const ac_model *m, int li, ac_filterbank *fb, do
             double om = 2 * M_PI * fb->freqs_hz[k0 + b] / info->sample_rate;
             for (int t = 0; t < win; t++) x[(size_t)b * win + t] = (float)(PROBE_AMPLITUDE * sin(om * t));
         }
-        st = ac_model_forward_upto(m, ws, x, nb, li + 1, y, err);
+        st = ac_model_forward_conv_output(m, ws, x, nb, li, y, err);
         for (int b = 0; st == AC_OK && b < nb; b++)
-            for (int c = 0; c < L->out.c; c++) {
+            for (int c = 0; c < L->conv_out.c; c++) {
                 const float *ch = y + (size_t)b * out_item + (size_t)c * per_ch;
                 double s = 0;
                 for (size_t i = 0; i < per_ch; i++) s += fabs(ch[i]);
@@ -212,7 +212,7 @@ ac_status ac_filters_compute(const ac_model *m, const char *layer, ac_filters_mo
     fb->mode = mode;
     fb->sample_rate = ac_model_get_info(m)->sample_rate;
     fb->n_freqs = n_freqs;
-    fb->n_filters = L->out.c;
+    fb->n_filters = L->conv_out.c;
     fb->freqs_hz = calloc((size_t)n_freqs, sizeof *fb->freqs_hz);
     fb->filters = calloc((size_t)fb->n_filters, sizeof *fb->filters);
     double *mag = calloc((size_t)fb->n_filters * n_freqs, sizeof *mag);

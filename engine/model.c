@@ -26,6 +26,7 @@ struct ac_workspace {
     int max_batch, threads;
     float *act[2];         /* [max_batch * max_act] each: ping-pong activations */
     float *scratch;        /* [threads * max_scratch] */
+    double *layer_s;       /* [n_layers] seconds spent per layer since creation (profiling) */
 };
 
 /* ---- small JSON helpers; `where` names the layer in messages ---- */
@@ -253,7 +254,7 @@ static int build_conv(parse_ctx *c, json_t *j, const char *name, int two_d, ac_s
     if (bias && !(L->bias = tensor_to_f32(c, bt))) return -1;
     if (check_finite(c, L->weight, (size_t)wt->numel, "weight")) return -1;
     cur->c = p.cout, cur->h = ho, cur->w = wo;
-    L->out = *cur;
+    L->out = L->conv_out = *cur;
     L->flops = 2LL * p.cout * (p.cin / p.groups) * p.kh * p.kw * (int64_t)ho * wo;
     return 0;
 }
@@ -460,6 +461,26 @@ static int build_layer(parse_ctx *c, json_t *j, ac_shape *cur)
     return ac_fail(c->err, AC_ERR_BAD_MODEL, "%s: unknown op \"%s\"", c->where, op), -1;
 }
 
+/* A max pool over time right after a one-row conv (EnvNet conv2 -> pool (1,160), M5's
+ * conv -> pool 4) is done in the conv's epilogue, chunk by chunk, so the large unpooled
+ * activation is never written to memory. Only non-overlapping, unpadded windows. */
+static void fuse_conv_maxpool(ac_model *m)
+{
+    int w = 0;
+    for (int r = 0; r < m->n_layers; r++) {
+        ac_layer *L = &m->layers[r], *P = r + 1 < m->n_layers ? &m->layers[r + 1] : NULL;
+        m->layers[w] = *L;
+        ac_layer *K = &m->layers[w++];
+        if (K->op == AC_OP_CONV && P && P->op == AC_OP_MAXPOOL && K->out.h == 1 && P->pool.kh == 1 &&
+            P->pool.ph == 0 && P->pool.pw == 0 && P->pool.sw == P->pool.kw && P->pool.kw > 1) {
+            K->conv.pool_w = P->pool.kw;
+            K->out = P->out;
+            r++; /* the pool is now part of the conv */
+        }
+    }
+    m->n_layers = w;
+}
+
 static ac_status parse_json_meta(parse_ctx *c, const char *key, json_t **out)
 {
     const char *s = ac_weights_meta(c->m->file, key);
@@ -610,11 +631,18 @@ static ac_status build_model(ac_model *m, char *err)
                      (nl > 6 && !strcmp(tr->name + nl - 6, "_scale"));
         if (!buffer) info->n_params += tr->numel;
     }
+    fuse_conv_maxpool(m);
     for (int l = 0; l < m->n_layers; l++) {
         const ac_layer *L = &m->layers[l];
         info->flops += L->flops;
         size_t s = 0;
-        if (L->op == AC_OP_CONV) s = ac_conv2d_scratch(&L->conv, L->in.h, L->in.w);
+        if (L->op == AC_OP_CONV) { /* the probe also runs fused convs without their pool */
+            ac_conv_params unfused = L->conv;
+            unfused.pool_w = 0;
+            s = ac_conv2d_scratch(&L->conv, L->in.h, L->in.w);
+            size_t s2 = ac_conv2d_scratch(&unfused, L->in.h, L->in.w);
+            s = s2 > s ? s2 : s;
+        }
         if (L->op == AC_OP_LINEAR) s = ac_linear_scratch(&L->matrix);
         if (s > m->max_scratch) m->max_scratch = s;
     }
@@ -701,7 +729,8 @@ void ac_model_layer_describe(const ac_model *m, int i, char *buf, size_t len)
     char in[48], out[48], kind[64];
     ac_shape_str(L->in, in, sizeof in);
     ac_shape_str(L->out, out, sizeof out);
-    snprintf(kind, sizeof kind, "%s%s%s", L->kind, L->folded[0] ? "+bn" : "", L->relu ? "+relu" : "");
+    snprintf(kind, sizeof kind, "%s%s%s%s", L->kind, L->folded[0] ? "+bn" : "", L->relu ? "+relu" : "",
+             L->op == AC_OP_CONV && L->conv.pool_w ? "+maxpool" : "");
     if (L->op == AC_OP_LINEAR)
         snprintf(kind + strlen(kind), sizeof kind - strlen(kind), " (%s)", ac_dtype_name(L->matrix.dtype));
     snprintf(buf, len, "%-8s %-20s %-16s -> %-16s %10.3f MFLOP", L->name[0] ? L->name : "-", kind,
@@ -726,7 +755,8 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
     ws->act[0] = ac_alloc_floats(m->max_act * (size_t)max_batch);
     ws->act[1] = ac_alloc_floats(m->max_act * (size_t)max_batch);
     ws->scratch = ac_alloc_floats(m->max_scratch * (size_t)threads);
-    if (!ws->act[0] || !ws->act[1] || !ws->scratch) {
+    ws->layer_s = calloc((size_t)m->n_layers, sizeof *ws->layer_s);
+    if (!ws->act[0] || !ws->act[1] || !ws->scratch || !ws->layer_s) {
         ac_workspace_free(ws);
         return ac_fail(err, AC_ERR_NOMEM, "out of memory for a workspace of batch %d", max_batch);
     }
@@ -740,11 +770,13 @@ void ac_workspace_free(ac_workspace *ws)
     ac_free_aligned(ws->act[0]);
     ac_free_aligned(ws->act[1]);
     ac_free_aligned(ws->scratch);
+    free(ws->layer_s);
     free(ws);
 }
 
 int ac_workspace_max_batch(const ac_workspace *ws) { return ws->max_batch; }
 int ac_workspace_threads(const ac_workspace *ws) { return ws->threads; }
+const double *ac_workspace_layer_seconds(const ac_workspace *ws) { return ws->layer_s; }
 
 /* Runs layer L on cur [n, L->in] into nxt [n, L->out]; returns the buffer holding the result. */
 static float *run_layer(const ac_layer *L, ac_workspace *ws, int n, float *cur, float *nxt)
@@ -787,23 +819,55 @@ static float *run_layer(const ac_layer *L, ac_workspace *ws, int n, float *cur, 
     return cur;
 }
 
-ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float *x, int n,
-                                int upto, float *out, char *err)
+/* Runs layers [0, upto) on x; returns the workspace buffer that holds the result. */
+static float *run_layers(const ac_model *m, ac_workspace *ws, const float *x, int n, int upto)
+{
+    float *cur = ws->act[0];
+    memcpy(cur, x, ac_shape_numel(m->input) * (size_t)n * sizeof *cur);
+    for (int l = 0; l < upto; l++) {
+        float *nxt = cur == ws->act[0] ? ws->act[1] : ws->act[0];
+        double t0 = omp_get_wtime();
+        cur = run_layer(&m->layers[l], ws, n, cur, nxt);
+        ws->layer_s[l] += omp_get_wtime() - t0; /* ~20 ns; layers take microseconds or more */
+    }
+    return cur;
+}
+
+static ac_status check_forward_args(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                                    const float *out, char *err)
 {
     if (!m || !ws || !x || !out || ws->m != m)
         return ac_fail(err, AC_ERR_INVALID_ARG, "forward: NULL argument or workspace of another model");
     if (n < 1 || n > ws->max_batch)
         return ac_fail(err, AC_ERR_INVALID_ARG, "forward: batch %d outside 1..%d", n, ws->max_batch);
+    return AC_OK;
+}
+
+ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                                int upto, float *out, char *err)
+{
+    ac_status st = check_forward_args(m, ws, x, n, out, err);
+    if (st != AC_OK) return st;
     if (upto < 0 || upto > m->n_layers) upto = m->n_layers;
-    size_t in_len = ac_shape_numel(m->input);
-    float *cur = ws->act[0];
-    memcpy(cur, x, in_len * (size_t)n * sizeof *cur);
-    for (int l = 0; l < upto; l++) {
-        float *nxt = cur == ws->act[0] ? ws->act[1] : ws->act[0];
-        cur = run_layer(&m->layers[l], ws, n, cur, nxt);
-    }
+    float *res = run_layers(m, ws, x, n, upto);
     ac_shape os = upto ? m->layers[upto - 1].out : m->input;
-    memcpy(out, cur, ac_shape_numel(os) * (size_t)n * sizeof *out);
+    memcpy(out, res, ac_shape_numel(os) * (size_t)n * sizeof *out);
+    return AC_OK;
+}
+
+ac_status ac_model_forward_conv_output(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                                       int li, float *out, char *err)
+{
+    ac_status st = check_forward_args(m, ws, x, n, out, err);
+    if (st != AC_OK) return st;
+    if (li < 0 || li >= m->n_layers || m->layers[li].op != AC_OP_CONV)
+        return ac_fail(err, AC_ERR_INVALID_ARG, "layer %d is not a conv layer", li);
+    ac_layer unfused = m->layers[li];
+    unfused.conv.pool_w = 0;
+    unfused.out = unfused.conv_out;
+    float *in = run_layers(m, ws, x, n, li);
+    float *res = run_layer(&unfused, ws, n, in, in == ws->act[0] ? ws->act[1] : ws->act[0]);
+    memcpy(out, res, ac_shape_numel(unfused.out) * (size_t)n * sizeof *out);
     return AC_OK;
 }
 

@@ -32,6 +32,7 @@ typedef struct ac_layer {
     char folded[AC_NAME_LEN];    /* batch norm folded in, "" if none */
     int relu;                    /* relu fused after this layer */
     ac_shape in, out;            /* per item */
+    ac_shape conv_out;           /* conv: output before a fused max pool (= out if none) */
     ac_conv_params conv;
     float *weight;               /* conv: [cout, cin/groups, kh, kw], BN folded, owned */
     float *bias;                 /* conv/linear: [cout] / [out], owned; NULL if none */
@@ -87,6 +88,8 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
 void ac_workspace_free(ac_workspace *ws); /* NULL is a no-op */
 int ac_workspace_max_batch(const ac_workspace *ws);
 int ac_workspace_threads(const ac_workspace *ws);
+/* Seconds spent in each executable layer by forward passes through ws ([layer count]). */
+const double *ac_workspace_layer_seconds(const ac_workspace *ws);
 
 /* out[n, n_labels] = the last layer's raw output for windows x[n, window]; 1 <= n <= max_batch.
  * Runs up to layer `upto` (exclusive, -1 = all) when probing: then out must hold the
@@ -95,6 +98,10 @@ ac_status ac_model_forward(const ac_model *m, ac_workspace *ws, const float *x, 
                            float *out, char *err);
 ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float *x, int n,
                                 int upto, float *out, char *err);
+/* Runs layers before conv layer `li`, then that layer without its fused max pool, into
+ * out [n, ac_model_layer(m, li)->conv_out]: what the filter probe measures. */
+ac_status ac_model_forward_conv_output(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                                       int li, float *out, char *err);
 /* Turns raw outputs [n, n_labels] into probabilities in place, according to the last op. */
 void ac_model_probs(const ac_model *m, float *x, int n);
 

@@ -21,6 +21,8 @@ typedef struct ac_conv_params {
     int sh, sw;       /* stride */
     int dh, dw;       /* dilation */
     int pad_t, pad_b, pad_l, pad_r; /* zero padding; left-only = causal */
+    int pool_w;       /* fused max pool over time: non-overlapping windows of pool_w outputs
+                         (floor mode), for one-row outputs only; 0 = none */
 } ac_conv_params;
 
 typedef struct ac_pool_params {
@@ -44,9 +46,10 @@ ac_status ac_ops_init(char *err);
  * when the input is too small. */
 int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi);
 
-/* conv2d (and conv1d with h = kh = 1) with bias and optional fused relu.
+/* conv2d (and conv1d with h = kh = 1) with bias, optional fused relu and max pool.
  * x: [n, cin, h, w]; weight: [cout, cin/groups, kh, kw]; bias: [cout] or NULL;
- * y: [n, cout, ho, wo]; scratch: threads * ac_conv2d_scratch(p, h, w) floats. */
+ * y: [n, cout, ho, wo] (wo / pool_w with a fused pool); scratch: threads *
+ * ac_conv2d_scratch(p, h, w) floats. The fused pool never writes the unpooled output. */
 size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w);
 void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
                const ac_conv_params *p, int relu, float *y, float *scratch, int threads);

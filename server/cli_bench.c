@@ -18,6 +18,13 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -33,7 +40,8 @@ static void usage(FILE *f)
             "gflops, gflop_per_item, iterations} on one line.\n\n"
             "  --batch N     windows per forward pass                     (default 1)\n"
             "  --threads T   OpenMP threads                     (default: all cores)\n"
-            "  --seconds S   measuring time                               (default 3)\n");
+            "  --seconds S   measuring time                               (default 3)\n"
+            "  --profile     also print time and GFLOP/s per layer (to stderr)\n");
 }
 
 int cli_bench(int argc, char **argv)
@@ -41,17 +49,18 @@ int cli_bench(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"seconds", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"profile", no_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *path = NULL;
-    int batch = 1, threads = 0, c;
+    int batch = 1, threads = 0, profile = 0, c;
     double seconds = 3;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:b:t:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:b:t:s:ph", opts, NULL)) != -1) {
         switch (c) {
         case 'm': path = optarg; break;
         case 'b': batch = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 's': seconds = atof(optarg); break;
+        case 'p': profile = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -75,7 +84,10 @@ int cli_bench(int argc, char **argv)
     size_t cap = 1 << 16, n = 0;
     double *lat = malloc(cap * sizeof *lat);
     ac_model_forward(m, ws, x, batch, y, err); /* warm-up: page in weights, fault scratch */
-    double t_start = now_s(), t_end = t_start + seconds;
+    double t_start = now_s(), t_end = t_start + seconds, cpu_start = cpu_s();
+    const double *layer_s = ac_workspace_layer_seconds(ws);
+    double *warm = malloc(sizeof *warm * (size_t)ac_model_layer_count(m));
+    for (int l = 0; l < ac_model_layer_count(m); l++) warm[l] = layer_s[l];
     while (n < cap) {
         double t0 = now_s();
         if (ac_model_forward(m, ws, x, batch, y, err)) {
@@ -87,13 +99,30 @@ int cli_bench(int argc, char **argv)
         if (t1 >= t_end) break;
     }
     double total = now_s() - t_start;
+    double cpu = cpu_s() - cpu_start;
     qsort(lat, n, sizeof *lat, cmp_double);
     double items = (double)n * batch;
+    if (profile) {
+        fprintf(stderr, "%-3s %-60s %10s %7s %9s\n", "#", "layer", "ms/pass", "share", "GFLOP/s");
+        double sum = 0;
+        for (int l = 0; l < ac_model_layer_count(m); l++) sum += layer_s[l] - warm[l];
+        for (int l = 0; l < ac_model_layer_count(m); l++) {
+            char line[256];
+            double t = layer_s[l] - warm[l];
+            ac_model_layer_describe(m, l, line, sizeof line);
+            line[60] = 0;
+            fprintf(stderr, "%-3d %-60s %10.3f %6.1f%% %9.1f\n", l, line, t / (double)n * 1e3, 100 * t / sum,
+                    t > 0 ? (double)ac_model_layer(m, l)->flops * batch * (double)n / t / 1e9 : 0.0);
+        }
+    }
+    /* cpu_s: CPU time of the whole process; on a shared machine it is steadier than wall time */
     printf("{\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"items_per_s\":%.2f,\"latency_ms_p50\":%.4f,"
-           "\"latency_ms_p99\":%.4f,\"gflops\":%.2f,\"gflop_per_item\":%.6f,\"iterations\":%zu}\n",
+           "\"latency_ms_p99\":%.4f,\"gflops\":%.2f,\"gflop_per_item\":%.6f,\"iterations\":%zu,"
+           "\"cpu_s_per_item\":%.6f}\n",
            info->name, batch, ac_workspace_threads(ws), items / total, lat[n / 2],
            lat[(size_t)fmin((double)n - 1, ceil(0.99 * (double)n) - 1)],
-           items * (double)info->flops / total / 1e9, (double)info->flops / 1e9, n);
+           items * (double)info->flops / total / 1e9, (double)info->flops / 1e9, n, cpu / items);
+    free(warm);
     free(x), free(y), free(lat);
     ac_workspace_free(ws);
     ac_model_free(m);

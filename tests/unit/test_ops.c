@@ -66,41 +66,41 @@ Test(ops, conv1d_basic_stride_and_odd_sizes)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* M5's first layer shape, batch 3 */
-    check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0}, 3, 1, 8000, 1, 2, 1);
-    check_conv((ac_conv_params){3, 5, 1, 1, 7, 1, 3, 1, 1, 0, 0, 0, 0}, 2, 1, 101, 0, 1, 2);
-    check_conv((ac_conv_params){7, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 1, 1, 13, 0, 2, 3);
+    check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 8000, 1, 2, 1);
+    check_conv((ac_conv_params){3, 5, 1, 1, 7, 1, 3, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 101, 0, 1, 2);
+    check_conv((ac_conv_params){7, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 1, 13, 0, 2, 3);
 }
 
 Test(ops, conv1d_dilation_and_causal_padding)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* causal: (k-1)*dilation zeros on the left only; output length = input length */
-    ac_conv_params p = {4, 6, 1, 1, 3, 1, 1, 1, 4, 0, 0, 8, 0};
+    ac_conv_params p = {4, 6, 1, 1, 3, 1, 1, 1, 4, 0, 0, 8, 0, 0};
     check_conv(p, 2, 1, 50, 0, 2, 4);
     cr_expect_eq(ac_out_size(50, 3, 1, 4, 8, 0), 50);
-    check_conv((ac_conv_params){2, 2, 1, 1, 5, 1, 2, 1, 3, 0, 0, 1, 6}, 3, 1, 37, 1, 2, 5);
+    check_conv((ac_conv_params){2, 2, 1, 1, 5, 1, 2, 1, 3, 0, 0, 1, 6, 0}, 3, 1, 37, 1, 2, 5);
 }
 
 Test(ops, conv_groups_and_depthwise)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
-    check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1}, 2, 1, 33, 0, 2, 6);
-    check_conv((ac_conv_params){6, 6, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1}, 2, 9, 11, 1, 2, 7);
+    check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 1, 33, 0, 2, 6);
+    check_conv((ac_conv_params){6, 6, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0}, 2, 9, 11, 1, 2, 7);
 }
 
 Test(ops, conv2d_stride_dilation_padding_batch)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* EnvNet conv3 shape on a small batch */
-    check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 8);
-    check_conv((ac_conv_params){3, 4, 1, 3, 5, 2, 3, 2, 1, 1, 2, 0, 3}, 3, 17, 23, 0, 2, 9);
-    check_conv((ac_conv_params){5, 2, 1, 2, 2, 1, 1, 3, 2, 2, 0, 1, 1}, 1, 12, 12, 0, 1, 10);
+    check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 8);
+    check_conv((ac_conv_params){3, 4, 1, 3, 5, 2, 3, 2, 1, 1, 2, 0, 3, 0}, 3, 17, 23, 0, 2, 9);
+    check_conv((ac_conv_params){5, 2, 1, 2, 2, 1, 1, 3, 2, 2, 0, 1, 1, 0}, 1, 12, 12, 0, 1, 10);
 }
 
 Test(ops, conv_result_independent_of_threads)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
-    ac_conv_params p = {4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4};
+    ac_conv_params p = {4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4, 0};
     for (int t = 1; t <= 4; t++) check_conv(p, 5, 1, 999, 1, t, 11);
 }
 
@@ -250,4 +250,32 @@ Test(ops, softmax_and_log_softmax)
     float relu[5] = {-1, 0, 2, -0.5f, 3};
     ac_relu(relu, 5, 2);
     cr_expect(relu[0] == 0 && relu[1] == 0 && relu[2] == 2 && relu[3] == 0 && relu[4] == 3);
+}
+
+/* A max pool fused into the conv's epilogue equals conv then pool (floor mode, tail dropped). */
+Test(ops, conv_with_fused_maxpool)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    int widths[] = {4, 7, 160};
+    for (size_t k = 0; k < 3; k++) {
+        ac_conv_params p = {6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 2, 1, 0};
+        int n = 3, w = 1000 + 13 * (int)k, pw = widths[k];
+        int wo = ac_out_size(w, p.kw, p.sw, p.dw, p.pad_l, p.pad_r), wp = wo / pw;
+        size_t nx = (size_t)n * p.cin * w, nw = (size_t)p.cout * (p.cin / p.groups) * p.kw;
+        float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc(40);
+        float *full = malloc((size_t)n * p.cout * wo * 4), *ref = malloc((size_t)n * p.cout * wp * 4);
+        float *got = malloc((size_t)n * p.cout * wp * 4);
+        tu_fill_random(x, nx, 40 + (unsigned)k);
+        tu_fill_random(wt, nw, 41);
+        tu_fill_random(b, 10, 42);
+        ref_conv2d(x, n, 1, w, wt, b, &p, 1, full);
+        ac_pool_params pool = {1, pw, 1, pw, 0, 0};
+        ref_pool(full, n, p.cout, 1, wo, &pool, 1, ref);
+        p.pool_w = pw;
+        float *scratch = ac_alloc_floats(ac_conv2d_scratch(&p, 1, w) * 2);
+        ac_conv2d(x, n, 1, w, wt, b, &p, 1, got, scratch, 2);
+        cr_expect_leq(tu_max_abs_diff(got, ref, (size_t)n * p.cout * wp), TOL, "pool %d", pw);
+        free(x), free(wt), free(b), free(full), free(ref), free(got);
+        ac_free_aligned(scratch);
+    }
 }
