@@ -16,6 +16,19 @@
 
 ac_status ac_ops_init(char *err) { return ac_blas_init(err); }
 
+/* Threads worth starting for `tasks` independent pieces of `work` (multiply-adds or
+ * element visits) in all. Waking a team and meeting at its barrier costs microseconds,
+ * and much more when the cores are shared with other processes, so small layers (M5 at
+ * batch 1) run on the calling thread alone. */
+#define AC_MIN_WORK_PER_THREAD 100000.0
+static int team(int threads, long tasks, double work)
+{
+    long by_work = (long)(work / AC_MIN_WORK_PER_THREAD);
+    long t = threads < tasks ? threads : tasks;
+    if (by_work < t) t = by_work;
+    return t < 1 ? 1 : (int)t;
+}
+
 int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi)
 {
     long span = (long)dil * (k - 1) + 1, avail = (long)in + pad_lo + pad_hi;
@@ -95,8 +108,9 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const int nchunks = (P + cols - 1) / cols;
     const long tasks = (long)n * G * nchunks;
     const size_t slice = ac_conv2d_scratch(p, h, w);
+    const int nt = team(threads, tasks, (double)n * p->cout * K * P);
 
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (long t = 0; t < tasks; t++) {
         int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
         int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
@@ -133,7 +147,8 @@ void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_para
 {
     const int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph);
     const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
-#pragma omp parallel for num_threads(threads) schedule(static)
+    const int nt = team(threads, (long)n * c, (double)n * c * ho * wo * p->kh * p->kw);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (long pc = 0; pc < (long)n * c; pc++) {
         const float *in = x + (size_t)pc * h * w;
         float *out = y + (size_t)pc * ho * wo;
@@ -160,7 +175,8 @@ void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_para
     const int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph);
     const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
     const float inv = 1.f / (float)(p->kh * p->kw);
-#pragma omp parallel for num_threads(threads) schedule(static)
+    const int nt = team(threads, (long)n * c, (double)n * c * ho * wo * p->kh * p->kw);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (long pc = 0; pc < (long)n * c; pc++) {
         const float *in = x + (size_t)pc * h * w;
         float *out = y + (size_t)pc * ho * wo;
@@ -182,7 +198,8 @@ void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_para
 
 void ac_global_avgpool(const float *x, int n, int c, int hw, float *y, int threads)
 {
-#pragma omp parallel for num_threads(threads) schedule(static)
+    const int nt = team(threads, (long)n * c, (double)n * c * hw);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (long pc = 0; pc < (long)n * c; pc++) {
         const float *in = x + (size_t)pc * hw;
         double s = 0;
@@ -198,7 +215,8 @@ void ac_permute3(const float *x, int n, const int dims[3], const int perm[3], fl
     size_t in_stride[3] = {(size_t)dims[1] * dims[2], (size_t)dims[2], 1};
     const size_t item = (size_t)dims[0] * dims[1] * dims[2];
     const size_t s0 = in_stride[perm[0]], s1 = in_stride[perm[1]], s2 = in_stride[perm[2]];
-#pragma omp parallel for num_threads(threads) schedule(static)
+    const int nt = team(threads, n, (double)n * item);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (long b = 0; b < n; b++) {
         const float *in = x + (size_t)b * item;
         float *out = y + (size_t)b * item;
@@ -237,7 +255,8 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
     const int out = W->rows, in = W->cols;
     const int tiles = (out + AC_LINEAR_TILE - 1) / AC_LINEAR_TILE;
     const size_t slice = ac_linear_scratch(W);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    const int nt = team(threads, tiles, (double)(n + 1) * out * in); /* +1: dequantization */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {
         int r0 = t * AC_LINEAR_TILE, rows = out - r0 < AC_LINEAR_TILE ? out - r0 : AC_LINEAR_TILE;
         const float *wt;
@@ -262,7 +281,8 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
 
 void ac_relu(float *x, size_t count, int threads)
 {
-#pragma omp parallel for num_threads(threads) schedule(static)
+    const int nt = team(threads, (long)count, (double)count);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < count; i++)
         if (x[i] < 0.f) x[i] = 0.f;
 }

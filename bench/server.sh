@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# server.sh [SECONDS] - POST /classify throughput and latency: audioclass against a minimal
+# Python service around PyTorch (bench/pytorch_service.py), same models, same inputs, in
+# one run. M5 gets a 1 s 16 kHz WAV, EnvNet a 5 s 44.1 kHz stereo WAV (resampled to 16 kHz
+# and cut into 10 crops by both). For each: saturation (wrk, 8 keep-alive connections) and
+# a fixed rate of half of audioclass's saturation (paced connections). Also the server's
+# RSS after loading both models and after the load. wrk runs on the same 2 cores, so both
+# services are measured under the same client overhead.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECS=${1:-15}
+B=$ROOT/build
+EXE=$B/audioclass
+M5=$ROOT/models/m5-speech.safetensors
+ENV=$ROOT/models/envnet-esc50.safetensors
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+for f in "$EXE" "$B/tests/tools/mkaudio" "$M5" "$ENV"; do [ -e "$f" ] || { echo "missing $f (make build; trained models)"; exit 1; }; done
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 1; }
+
+"$B/tests/tools/mkaudio" "$T/speech.wav" wav16 16000 1 1 noise 1 >/dev/null
+"$B/tests/tools/mkaudio" "$T/env.wav" wav16 44100 2 5 noise 2 >/dev/null
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+wait_up() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" -X POST --data-binary @"$T/speech.wav" && return 0; sleep 0.2; done; echo "server at $1 did not come up"; exit 1; }
+
+"$EXE" serve --port 18181 --model "m5-speech=$M5" --model "envnet-esc50=$ENV" 2>"$T/ac.log" &
+PIDS+=($!); AC_PID=$!
+/usr/bin/python3 "$ROOT/bench/pytorch_service.py" --port 18182 --threads "$(nproc)" "$M5" "$ENV" >"$T/py.log" 2>&1 &
+PIDS+=($!); PY_PID=$!
+wait_up "http://127.0.0.1:18181/classify?model=m5-speech"
+wait_up "http://127.0.0.1:18182/classify?model=m5-speech"
+RSS_AC0=$(rss_kb $AC_PID); RSS_PY0=$(rss_kb $PY_PID)
+
+# run NAME URL BODY CONNS DELAY_MS -> prints the RESULT line fields
+run() {
+  BODY=$3 DELAY_MS=$5 wrk -t1 -c"$4" -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" "$2" 2>&1 | grep RESULT | sed "s/^RESULT /$1 /"
+}
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+printf "%-34s %10s %9s %9s %9s %7s\n" "case" "req/s" "p50 ms" "p99 ms" "max ms" "errors"
+declare -A RPS
+for model in m5-speech envnet-esc50; do
+  body=$T/speech.wav; [ $model = envnet-esc50 ] && body=$T/env.wav
+  for svc in audioclass:18181 pytorch:18182; do
+    name=${svc%%:*}; port=${svc##*:}
+    line=$(run "$name/$model/saturation" "http://127.0.0.1:$port/classify?model=$model" "$body" 8 0)
+    RPS[$name/$model]=$(echo "$line" | field rps)
+    echo "$line" | awk '{printf "%-34s %10s %9s %9s %9s %7s\n", $1, substr($2,5), substr($3,5), substr($5,5), substr($6,5), substr($8,8)}'
+  done
+  # half of audioclass's saturation rate, over 4 paced connections, against both services
+  rate=$(awk -v r="${RPS[audioclass/$model]}" 'BEGIN {print r / 2}')
+  delay=$(awk -v r="$rate" 'BEGIN {printf "%d", 4 * 1000 / r}')
+  for svc in audioclass:18181 pytorch:18182; do
+    name=${svc%%:*}; port=${svc##*:}
+    run "$name/$model/at_$(printf %.0f "$rate")_rps" "http://127.0.0.1:$port/classify?model=$model" "$body" 4 "$delay" |
+      awk '{printf "%-34s %10s %9s %9s %9s %7s\n", $1, substr($2,5), substr($3,5), substr($5,5), substr($6,5), substr($8,8)}'
+  done
+  printf "  => audioclass / pytorch saturation throughput on %s: %.1fx\n" "$model" \
+    "$(awk -v a="${RPS[audioclass/$model]}" -v b="${RPS[pytorch/$model]}" 'BEGIN {print a / b}')"
+done
+RSS_AC1=$(rss_kb $AC_PID); RSS_PY1=$(rss_kb $PY_PID)
+W=$(( ($(stat -c %s "$M5") + $(stat -c %s "$ENV")) / 1024 ))
+echo
+echo "model files: $((W / 1024)) MiB"
+echo "audioclass RSS: $((RSS_AC0 / 1024)) MiB after loading, $((RSS_AC1 / 1024)) MiB after the load"
+echo "pytorch    RSS: $((RSS_PY0 / 1024)) MiB after loading, $((RSS_PY1 / 1024)) MiB after the load"
+awk -v r="$RSS_AC1" -v w="$W" 'BEGIN {printf "audioclass RSS / (1.2 x weights + 64 MiB) = %.3f\n", r / (1.2 * w + 65536)}'
