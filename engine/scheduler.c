@@ -110,6 +110,7 @@ static void run_batch(ac_scheduler *s, int model, int nb, size_t windows)
         r.inference_ms = t1 - t0;
         r.batch_jobs = nb;
         r.batch_windows = (int)windows;
+        r.batch_pos = i;
         j->done(j->user, &r);
     }
 }
@@ -264,6 +265,14 @@ int ac_scheduler_accepting(ac_scheduler *s)
     int a = !s->shutting;
     pthread_mutex_unlock(&s->mu);
     return a;
+}
+
+void ac_scheduler_set_max_wait(ac_scheduler *s, double max_wait_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    s->cfg.max_wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
+    pthread_cond_broadcast(&s->work); /* the dispatcher may be sleeping on the old deadline */
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ac_scheduler_begin_shutdown(ac_scheduler *s)

@@ -48,6 +48,8 @@ typedef struct ac_job_result {
     double inference_ms;    /* the whole batch's ac_classify_many call */
     int batch_jobs;         /* clips in the batch this job ran in */
     int batch_windows;      /* windows in that batch */
+    int batch_pos;          /* this job's place in the batch, 0..batch_jobs-1 (0: count
+                             * per-batch statistics once) */
 } ac_job_result;
 
 typedef void (*ac_job_done_fn)(void *user, ac_job_result *result);
@@ -66,6 +68,10 @@ ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, 
 int ac_scheduler_queue_depth(ac_scheduler *s);
 /* 1 while submit can accept jobs (shutdown has not begun). */
 int ac_scheduler_accepting(ac_scheduler *s);
+
+/* Changes max_wait_ms from now on (a draining server sets 0: nothing more is coming to
+ * fill a batch, so waiting only delays answers). */
+void ac_scheduler_set_max_wait(ac_scheduler *s, double max_wait_ms);
 
 /* Refuses new jobs from now on; the dispatcher runs everything queued without waiting for
  * batches to fill, then exits. Returns at once. Idempotent. */

@@ -6,6 +6,7 @@
 int cli_info(int argc, char **argv);
 int cli_classify(int argc, char **argv);
 int cli_decode(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 int cli_filters(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 

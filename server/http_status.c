@@ -20,10 +20,10 @@ hs_mapping hs_from_status(ac_status st)
     case AC_ERR_SHUTTING_DOWN: return (hs_mapping){503, ac_status_name(st)};
     case AC_ERR_IO:
     case AC_ERR_BAD_MODEL:
-    case AC_ERR_INTERNAL:
+    case AC_ERR_INTERNAL: return (hs_mapping){500, ac_status_name(st)};
     case AC_STATUS_COUNT: break;
     }
-    return (hs_mapping){500, ac_status_name(st == AC_STATUS_COUNT ? AC_ERR_INTERNAL : st)};
+    return (hs_mapping){500, "internal_error"}; /* not a status at all: a bug */
 }
 
 hs_mapping hs_from_error(hs_error e)

@@ -20,6 +20,8 @@ static void usage(FILE *f)
             "  decode --rate R --out PREFIX FILES...\n"
             "                                    decode+resample audio as the server does\n"
             "                                    (used to prepare training data)\n"
+            "  serve [--port P] [--model NAME=PATH]...\n"
+            "                                    HTTP API (every models/*.safetensors by default)\n"
             "  filters --model FILE [--layer L] [--mode kernel|probe] [--format json|svg]\n"
             "                                    frequency responses of learned filters\n"
             "  bench --model FILE [--batch N] [--threads T] [--seconds S]\n"
@@ -46,6 +48,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "info")) return cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "classify")) return cli_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "decode")) return cli_decode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "filters")) return cli_filters(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1);
     fprintf(stderr, "audioclass: unknown command \"%s\"\n\n", cmd);

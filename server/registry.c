@@ -13,6 +13,12 @@ static int by_name(const void *a, const void *b)
 
 static ac_status add(registry *r, const char *name, const char *path, char *err)
 {
+    /* Names appear in URLs, JSON and metric labels: keep them to a safe alphabet. */
+    if (!name[0] || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789._-") != strlen(name))
+        return ac_fail(err, AC_ERR_INVALID_ARG,
+                       "model name \"%s\" (%s) may only contain letters, digits, '.', '_', '-'",
+                       name, path);
     if (registry_find(r, name) >= 0)
         return ac_fail(err, AC_ERR_INVALID_ARG, "two models are named \"%s\"", name);
     registry_entry *e = realloc(r->models, (size_t)(r->n + 1) * sizeof *e);

@@ -35,7 +35,7 @@ static const opt k_opts[] = {
     {"threads", "AUDIOCLASS_THREADS", T_INT, F(threads), "0", 0, 256, "N",
      "OpenMP threads per forward pass (0: all cores)"},
     {"http-threads", "AUDIOCLASS_HTTP_THREADS", T_INT, F(http_threads), "0", 0, 256, "N",
-     "HTTP worker threads; they also decode uploads (0: number of cores)"},
+     "HTTP worker threads; they also decode uploads (0: number of cores, at least 4)"},
     {"queue-size", "AUDIOCLASS_QUEUE_SIZE", T_INT, F(queue_size), "256", 1, 1000000, "N",
      "decoded requests waiting for inference; beyond it: 503 + Retry-After"},
     {"max-batch", "AUDIOCLASS_MAX_BATCH", T_INT, F(max_batch), "32", 1, 4096, "N",
@@ -63,6 +63,24 @@ static const opt k_opts[] = {
 };
 #define N_OPTS (int)(sizeof k_opts / sizeof k_opts[0])
 
+/* Prints text word-wrapped to `width` columns, continuation lines indented by `indent`. */
+static void wrap(FILE *f, const char *text, int indent, int width)
+{
+    int col = 0;
+    for (const char *p = text; *p;) {
+        size_t w = strcspn(p, " \n");
+        if (col > 0 && col + 1 + (int)w > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = 0;
+        }
+        if (col > 0) fputc(' ', f), col++;
+        fwrite(p, 1, w, f);
+        col += (int)w;
+        p += w;
+        while (*p == ' ' || *p == '\n') p++;
+    }
+}
+
 void serve_config_usage(FILE *f)
 {
     fprintf(f, "usage: audioclass serve [options]\n\n"
@@ -72,14 +90,11 @@ void serve_config_usage(FILE *f)
         const opt *o = &k_opts[i];
         char head[64];
         snprintf(head, sizeof head, "--%s %s", o->flag, o->arg);
-        fprintf(f, "  %-30s ", head);
-        for (const char *p = o->help; *p; p++) {
-            fputc(*p, f);
-            if (*p == '\n') fprintf(f, "  %-30s ", "");
-        }
-        fprintf(f, "\n  %-30s [env %s; default %s]\n", "", o->env, o->def ? o->def : "unset");
+        fprintf(f, "  %-28s ", head);
+        wrap(f, o->help, 31, 48);
+        fprintf(f, "\n  %-28s [env %s; default %s]\n", "", o->env, o->def ? o->def : "unset");
     }
-    fprintf(f, "  %-30s this text\n", "--help");
+    fprintf(f, "  %-28s this text\n", "--help");
 }
 
 /* Number with an optional binary size suffix (bytes only): 20M, 512K, 1G, 1MiB. */
@@ -143,12 +158,6 @@ static int add_model(serve_config *c, const char *spec, size_t len, const char *
         memcpy(m->name, base, nlen);
         m->name[nlen] = 0;
     }
-    for (const char *p = m->name; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
-            fprintf(stderr, "audioclass serve: %s: model name \"%s\" may only contain letters, "
-                            "digits, '.', '_' and '-'\n", src, m->name);
-            return -1;
-        }
     c->n_models++;
     return 0;
 }

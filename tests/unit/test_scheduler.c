@@ -314,3 +314,27 @@ Test(scheduler, bad_arguments)
     seen_free(&sn);
     ac_model_free(m);
 }
+
+Test(scheduler, lowering_the_wait_releases_a_waiting_batch)
+{
+    ac_model *m = load("tests/golden/zoo1d.safetensors");
+    const ac_model *ms[] = {m};
+    ac_scheduler *s = start(ms, 1, 8, 64, 60000);
+    seen sn;
+    tag tags[MAXJ];
+    seen_init(&sn, tags);
+    float clip[800];
+    tu_fill_random(clip, 800, 12);
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 800, on_done, &tags[0]), AC_OK);
+    ac_scheduler_set_max_wait(s, 0);
+    double t0 = now_s();
+    while (seen_count(&sn) < 1 && now_s() - t0 < 20) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(seen_count(&sn), 1, "the job kept waiting for the old deadline");
+    cr_assert_eq(ac_scheduler_accepting(s), 1);
+    ac_scheduler_free(s);
+    seen_free(&sn);
+    ac_model_free(m);
+}

@@ -1,0 +1,258 @@
+/* http_classify.c - POST /classify: parameters, body (raw or multipart) under the size
+ * limit, decode on the HTTP worker, submit to the scheduler, suspend; answer on resume. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_internal.h"
+#include "result_json.h"
+
+#define DEFAULT_TOP_K 5
+#define MAX_TOP_K 1000
+
+static const char *arg(request *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Strict whole number in [lo, hi]; -1 when not. */
+static long parse_int(const char *s, long lo, long hi)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return (*end || errno || v < lo || v > hi) ? -1 : v;
+}
+
+static enum MHD_Result bad_param(request *rq, const char *fmt, const char *value)
+{
+    char v[80];
+    http_sanitize(v, sizeof v, value);
+    return reply_error(rq, hs_from_error(HS_BAD_REQUEST), fmt, v);
+}
+
+/* Appends to the body, enforcing --max-body-bytes on what actually arrives (chunked
+ * uploads carry no Content-Length to check up front). Returns 0, or -1 when over. */
+static int append(request *rq, const char *data, size_t n)
+{
+    size_t limit = (size_t)rq->srv->cfg->max_body_bytes;
+    if (rq->too_large || n > limit - rq->len) {
+        rq->too_large = 1;
+        free(rq->body);
+        rq->body = NULL;
+        rq->len = rq->cap = 0;
+        return -1;
+    }
+    if (rq->len + n > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 64 * 1024;
+        while (cap < rq->len + n) cap *= 2;
+        if (cap > limit) cap = limit;
+        char *b = realloc(rq->body, cap);
+        if (!b) return -2;
+        rq->body = b, rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    return 0;
+}
+
+/* MHD_PostProcessor callback: collects field `file`, ignores other fields. */
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *content_type,
+                               const char *transfer_encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    request *rq = cls;
+    if (!key || strcmp(key, "file")) return MHD_YES;
+    if (off == 0) rq->n_file_parts++; /* a new part starts at offset 0 */
+    if (rq->n_file_parts > 1) return MHD_YES; /* answered as an error at the end */
+    if (size == 0) return MHD_YES;
+    return append(rq, data, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+static enum MHD_Result too_large(request *rq)
+{
+    return reply_error(rq, hs_from_error(HS_BODY_TOO_LARGE), "body is larger than %.0f bytes",
+                       rq->srv->cfg->max_body_bytes);
+}
+
+enum MHD_Result classify_begin(request *rq)
+{
+    const registry *reg = rq->srv->reg;
+    const serve_config *cfg = rq->srv->cfg;
+    const char *name = arg(rq, "model");
+    char names[512];
+    registry_names(reg, names, sizeof names);
+    if (!name || !*name) {
+        if (reg->n != 1)
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST),
+                               "several models are loaded: name one with ?model= (models: %s)", names);
+        rq->model = 0;
+    } else if ((rq->model = registry_find(reg, name)) < 0) {
+        char n[80];
+        http_sanitize(n, sizeof n, name);
+        return reply_error(rq, hs_from_error(HS_UNKNOWN_MODEL), "no model named \"%s\" (models: %s)",
+                           n, names);
+    }
+    const char *k = arg(rq, "top_k");
+    rq->top_k = DEFAULT_TOP_K;
+    if (k && (rq->top_k = (int)parse_int(k, 1, MAX_TOP_K)) < 0)
+        return bad_param(rq, "top_k must be a whole number from 1 to 1000, not \"%s\"", k);
+    const char *w = arg(rq, "windows");
+    rq->segments = 0;
+    if (w) {
+        if (!strcmp(w, "1") || !strcasecmp(w, "true")) rq->segments = 1;
+        else if (strcmp(w, "0") && strcasecmp(w, "false"))
+            return bad_param(rq, "windows must be 0 or 1, not \"%s\"", w);
+    }
+
+    const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    rq->media = media_classify(ct);
+    if (rq->media == MEDIA_UNSUPPORTED) {
+        char c[80];
+        http_sanitize(c, sizeof c, ct);
+        return reply_error(rq, hs_from_error(HS_UNSUPPORTED_MEDIA),
+                           "Content-Type \"%s\" is not audio: send the file with an audio/* or "
+                           "application/octet-stream type, or as multipart/form-data field \"file\"",
+                           c);
+    }
+    /* Refuse an announced oversized body before reading any of it. */
+    const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || *end || (double)v > cfg->max_body_bytes) return too_large(rq);
+    }
+    if (rq->media == MEDIA_MULTIPART) {
+        rq->pp = MHD_create_post_processor(rq->conn, 64 * 1024, on_part, rq);
+        if (!rq->pp)
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST),
+                               "multipart/form-data without a usable boundary");
+    }
+    rq->state = RQ_READING;
+    return MHD_YES;
+}
+
+/* The scheduler's completion callback, on the dispatcher thread. */
+static void on_job_done(void *user, ac_job_result *r)
+{
+    request *rq = user;
+    rq->result = *r; /* takes the prediction */
+    if (r->batch_pos == 0) /* once per batch */
+        metrics_batch(r->model, r->batch_jobs, r->batch_windows, r->inference_ms / 1e3);
+    pthread_mutex_lock(&rq->srv->resume_mu);
+    rq->state = RQ_DONE;
+    struct MHD_Connection *c = rq->conn;
+    pthread_mutex_unlock(&rq->srv->resume_mu);
+    /* rq may be freed from here on (the handler runs, answers, and MHD completes the
+     * request); the connection stays valid until it is resumed. */
+    MHD_resume_connection(c);
+}
+
+/* The whole body is here: decode it, then queue the clip. */
+static enum MHD_Result finish_body(request *rq)
+{
+    http_server *s = rq->srv;
+    if (rq->pp) {
+        MHD_destroy_post_processor(rq->pp); /* flushes the last part */
+        rq->pp = NULL;
+    }
+    if (rq->status) return MHD_YES; /* already answered (body over the limit) */
+    if (rq->too_large) return too_large(rq);
+    if (rq->pp_failed)
+        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "malformed multipart/form-data body");
+    if (rq->media == MEDIA_MULTIPART && rq->n_file_parts == 0)
+        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "multipart body has no field \"file\"");
+    if (rq->n_file_parts > 1)
+        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "send one field \"file\" per request");
+
+    /* Decoding runs here, on the MHD worker thread: it is bounded by the body and duration
+     * limits, and keeping it off the dispatcher keeps inference batches flowing. */
+    const registry_entry *e = &s->reg->models[rq->model];
+    char err[AC_ERR_LEN];
+    double t = http_now_ms();
+    ac_status st = ac_audio_decode(rq->body, rq->len, ac_model_get_info(e->model)->sample_rate,
+                                   s->cfg->max_audio_seconds, &rq->audio, err);
+    rq->decode_ms = http_now_ms() - t;
+    free(rq->body);
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+    if (st) return reply_status(rq, st, err);
+
+    pthread_mutex_lock(&s->resume_mu);
+    st = ac_scheduler_submit(s->sched, rq->model, rq->audio.samples, rq->audio.n, on_job_done, rq);
+    if (st == AC_OK) {
+        rq->state = RQ_QUEUED;
+        MHD_suspend_connection(rq->conn);
+    }
+    pthread_mutex_unlock(&s->resume_mu);
+    if (st == AC_OK) return MHD_YES;
+    return reply_status(rq, st, st == AC_ERR_QUEUE_FULL ? "inference queue is full, retry later" : NULL);
+}
+
+static enum MHD_Result answer(request *rq)
+{
+    http_server *s = rq->srv;
+    ac_job_result *r = &rq->result;
+    if (r->status) return reply_status(rq, r->status, r->err);
+    const registry_entry *e = &s->reg->models[rq->model];
+    json_t *o = ac_result_json(e->name, e->model, &rq->audio, &r->pred, rq->top_k, rq->segments);
+    if (!o) return reply_status(rq, AC_ERR_NOMEM, "out of memory building the response");
+    double total = http_now_ms() - rq->t0_ms;
+    json_object_set_new(o, "timing_ms",
+                        json_pack("{s:f,s:f,s:f,s:f}", "decode", rq->decode_ms, "queue", r->queue_ms,
+                                  "inference", r->inference_ms, "total", total));
+    json_object_set_new(o, "request_id", json_string(rq->id));
+    const ac_audio *a = &rq->audio;
+    metrics_classified(rq->model, rq->decode_ms / 1e3, r->queue_ms / 1e3,
+                       a->src_rate ? (double)a->src_frames / a->src_rate : 0.0);
+    return reply_json(rq, 200, o);
+}
+
+enum MHD_Result classify_step(request *rq, const char *data, size_t *size)
+{
+    if (*size) {
+        size_t n = *size;
+        *size = 0;
+        rq->bytes_in += n;
+        if (rq->too_large || rq->pp_failed) {
+            /* MHD (0.9.x) cannot answer in the middle of a body, so an oversized chunked
+             * upload is read and dropped, then answered 413. A client that keeps sending
+             * far past the limit is cut off instead of being read forever. */
+            double limit = rq->srv->cfg->max_body_bytes;
+            return (double)rq->bytes_in > 2 * limit + 1048576.0 ? MHD_NO : MHD_YES;
+        }
+        int rc;
+        if (rq->pp) {
+            rc = MHD_post_process(rq->pp, data, n) == MHD_YES ? 0 : (rq->too_large ? -1 : -3);
+            if (rc == -3) rq->pp_failed = 1;
+        } else {
+            rc = append(rq, data, n);
+        }
+        if (rc == -2) return MHD_NO; /* out of memory: drop the connection */
+        return MHD_YES;
+    }
+    pthread_mutex_lock(&rq->srv->resume_mu);
+    rq_state state = rq->state;
+    pthread_mutex_unlock(&rq->srv->resume_mu);
+    switch (state) {
+    case RQ_READING: return finish_body(rq);
+    case RQ_DONE: return answer(rq);
+    case RQ_QUEUED: break; /* not resumed yet: nothing to do */
+    }
+    return MHD_YES;
+}
+
+void classify_cleanup(request *rq)
+{
+    if (rq->pp) MHD_destroy_post_processor(rq->pp);
+    rq->pp = NULL;
+    free(rq->body);
+    rq->body = NULL;
+    ac_audio_free(&rq->audio);
+    ac_prediction_free(&rq->result.pred);
+}

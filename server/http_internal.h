@@ -1,0 +1,87 @@
+/* http_internal.h - state shared by the http_*.c files: the server and one request. */
+#ifndef AC_HTTP_INTERNAL_H
+#define AC_HTTP_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "http_server.h"
+#include "http_status.h"
+#include "media_type.h"
+#include "metrics.h"
+#include "request_id.h"
+
+struct http_server {
+    const serve_config *cfg;
+    const registry *reg;
+    ac_scheduler *sched;
+    const auth *auth;
+    struct MHD_Daemon *daemon;
+    int port;
+    atomic_int draining;
+    atomic_int in_flight;
+    /* Orders "submit + suspend" in the handler before "resume" in the job callback: MHD
+     * must never be asked to resume a connection that is not yet suspended. */
+    pthread_mutex_t resume_mu;
+};
+
+/* Where a POST /classify stands. */
+typedef enum rq_state {
+    RQ_READING,   /* receiving the body */
+    RQ_QUEUED,    /* decoded, submitted, connection suspended */
+    RQ_DONE,      /* callback stored the result; connection resumed */
+} rq_state;
+
+/* One HTTP request; MHD's per-request pointer. Freed when MHD reports it complete. */
+typedef struct request {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    char id[REQUEST_ID_MAX + 1];
+    char method[16];
+    char path[128];           /* truncated copy, for logs */
+    mt_route route;
+    double t0_ms;             /* first handler call, monotonic */
+    int begun;                /* routing and checks done */
+    int status;               /* HTTP status queued; 0 = none yet */
+    const char *allow;        /* Allow header for 405 / OPTIONS, or NULL */
+    int preflight;            /* OPTIONS: add the CORS preflight headers */
+    size_t bytes_in;          /* body bytes received */
+
+    /* POST /classify */
+    int model;                /* registry index, -1 until known */
+    int top_k, segments;
+    media_kind media;
+    struct MHD_PostProcessor *pp;
+    int pp_failed, n_file_parts;
+    char *body;               /* raw audio bytes (multipart: the `file` part) */
+    size_t len, cap;
+    int too_large;
+    ac_audio audio;           /* decoded clip; its samples are the job's input */
+    double decode_ms;
+    rq_state state;           /* written under srv->resume_mu once queued */
+    ac_job_result result;     /* from the callback; result.pred owned here */
+} request;
+
+double http_now_ms(void);
+/* Copies src into dst[cap] with every byte outside printable ASCII replaced by '?'. */
+void http_sanitize(char *dst, size_t cap, const char *src);
+
+/* Responses (http_reply.c). Each queues exactly one response, records its status, adds
+ * X-Request-Id, CORS and, while draining, Connection: close; returns MHD's answer. */
+enum MHD_Result reply_json(request *rq, int status, json_t *body /* reference stolen */);
+enum MHD_Result reply_error(request *rq, hs_mapping m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+enum MHD_Result reply_status(request *rq, ac_status st, const char *detail);
+enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, const void *data,
+                            size_t len);
+
+/* Routes (http_routes.c): answer GET-type routes in one call. */
+enum MHD_Result route_get(request *rq, const char *url);
+/* POST /classify (http_classify.c): called for every handler invocation of the request. */
+enum MHD_Result classify_begin(request *rq);
+enum MHD_Result classify_step(request *rq, const char *data, size_t *size);
+void classify_cleanup(request *rq);
+
+#endif

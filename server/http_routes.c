@@ -1,0 +1,69 @@
+/* http_routes.c - the read-only routes: /healthz, /readyz, /models, /models/NAME,
+ * /metrics, /openapi.json and the placeholder /filters. Each answers in one call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_internal.h"
+#include "models_json.h"
+
+/* server/openapi.json, embedded at build time (cmake/embed.cmake). */
+extern const unsigned char ac_openapi_json[];
+extern const unsigned long ac_openapi_json_len;
+
+static enum MHD_Result models(request *rq)
+{
+    const registry *reg = rq->srv->reg;
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < reg->n; i++) json_array_append_new(arr, model_summary_json(&reg->models[i]));
+    return reply_json(rq, 200, json_pack("{s:o}", "models", arr));
+}
+
+static enum MHD_Result model(request *rq, const char *name)
+{
+    int i = registry_find(rq->srv->reg, name);
+    if (i < 0) {
+        char names[512];
+        registry_names(rq->srv->reg, names, sizeof names);
+        return reply_error(rq, hs_from_error(HS_UNKNOWN_MODEL), "no model named \"%s\" (models: %s)",
+                           name, names);
+    }
+    rq->model = i;
+    return reply_json(rq, 200, model_detail_json(&rq->srv->reg->models[i]));
+}
+
+static enum MHD_Result readyz(request *rq)
+{
+    http_server *s = rq->srv;
+    if (atomic_load(&s->draining) || !ac_scheduler_accepting(s->sched))
+        return reply_error(rq, hs_from_status(AC_ERR_SHUTTING_DOWN), "server is draining");
+    return reply_json(rq, 200, json_pack("{s:s,s:i,s:i}", "status", "ready", "models", s->reg->n,
+                                         "queue_depth", ac_scheduler_queue_depth(s->sched)));
+}
+
+static enum MHD_Result metrics(request *rq)
+{
+    http_server *s = rq->srv;
+    char *text = metrics_render(ac_scheduler_queue_depth(s->sched), s->cfg->queue_size,
+                                !atomic_load(&s->draining) && ac_scheduler_accepting(s->sched));
+    if (!text) return reply_status(rq, AC_ERR_NOMEM, "out of memory rendering metrics");
+    enum MHD_Result r = reply_bytes(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+    return r;
+}
+
+enum MHD_Result route_get(request *rq, const char *url)
+{
+    switch (rq->route) {
+    case MT_HEALTHZ: return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
+    case MT_READYZ: return readyz(rq);
+    case MT_MODELS: return models(rq);
+    case MT_MODEL: return model(rq, url + strlen("/models/"));
+    case MT_METRICS: return metrics(rq);
+    case MT_OPENAPI:
+        return reply_bytes(rq, 200, "application/json", ac_openapi_json, ac_openapi_json_len);
+    case MT_FILTERS:
+        /* The route is part of the contract; the analysis lands with the filterbank work. */
+        return reply_error(rq, hs_from_error(HS_NOT_IMPLEMENTED), "filter analysis is not built yet");
+    default: return reply_error(rq, hs_from_error(HS_NO_ROUTE), "no route %s", url);
+    }
+}

@@ -1,0 +1,270 @@
+/* http_server.c - the MHD daemon: request lifecycle, routing, auth, access log, drain. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "http_internal.h"
+
+#define ALLOW_GET "GET, HEAD, OPTIONS"
+#define ALLOW_POST "POST, OPTIONS"
+
+static const struct route {
+    const char *path;
+    int prefix;     /* path is a prefix ("/models/NAME") */
+    mt_route id;
+    const char *allow;
+    int open;       /* reachable without an API key (probes) */
+} k_routes[] = {
+    {"/classify", 0, MT_CLASSIFY, ALLOW_POST, 0},
+    {"/models", 0, MT_MODELS, ALLOW_GET, 0},
+    {"/models/", 1, MT_MODEL, ALLOW_GET, 0},
+    {"/filters", 0, MT_FILTERS, ALLOW_GET, 0},
+    {"/healthz", 0, MT_HEALTHZ, ALLOW_GET, 1},
+    {"/readyz", 0, MT_READYZ, ALLOW_GET, 1},
+    {"/metrics", 0, MT_METRICS, ALLOW_GET, 0},
+    {"/openapi.json", 0, MT_OPENAPI, ALLOW_GET, 0},
+};
+
+static const struct route *find_route(const char *url)
+{
+    for (size_t i = 0; i < sizeof k_routes / sizeof *k_routes; i++) {
+        const struct route *r = &k_routes[i];
+        if (r->prefix ? !strncmp(url, r->path, strlen(r->path)) : !strcmp(url, r->path)) return r;
+    }
+    return NULL;
+}
+
+static request *request_new(http_server *s, struct MHD_Connection *c, const char *url,
+                            const char *method)
+{
+    request *rq = calloc(1, sizeof *rq);
+    if (!rq) return NULL;
+    rq->srv = s;
+    rq->conn = c;
+    rq->t0_ms = http_now_ms();
+    rq->model = -1;
+    rq->route = MT_OTHER;
+    http_sanitize(rq->method, sizeof rq->method, method);
+    http_sanitize(rq->path, sizeof rq->path, url);
+    request_id_make(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"), rq->id);
+    atomic_fetch_add(&s->in_flight, 1);
+    metrics_in_flight(1);
+    return rq;
+}
+
+/* CORS preflight, or a plain OPTIONS: 204 with what the route allows. */
+static enum MHD_Result options(request *rq)
+{
+    rq->preflight = 1;
+    return reply_bytes(rq, 204, NULL, "", 0);
+}
+
+/* Routing, auth and method checks, then the route's handler. For a POST this runs before
+ * the body is read; for anything else once the request is complete. */
+static enum MHD_Result begin(request *rq, const char *url)
+{
+    http_server *s = rq->srv;
+    const struct route *rt = find_route(url);
+    int is_get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
+    int is_post = !strcmp(rq->method, "POST");
+    if (rt) {
+        rq->route = rt->id;
+        rq->allow = rt->allow;
+    }
+    if (rt && !strcmp(rq->method, "OPTIONS")) return options(rq);
+    if (s->auth && !(rt && rt->open)) {
+        const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization");
+        const char *key = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-API-Key");
+        if (!auth_check(s->auth, authz, key))
+            return reply_error(rq, hs_from_error(HS_UNAUTHORIZED),
+                               "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`");
+    }
+    if (!rt) {
+        rq->allow = NULL;
+        return reply_error(rq, hs_from_error(HS_NO_ROUTE), "no route %s (see /openapi.json)", rq->path);
+    }
+    if (rt->id == MT_CLASSIFY ? !is_post : !is_get)
+        return reply_error(rq, hs_from_error(HS_METHOD_NOT_ALLOWED), "%s does not take %s (allowed: %s)",
+                           rt->path, rq->method, rt->allow);
+    rq->allow = NULL; /* only 405 and OPTIONS answers carry Allow */
+    if (rt->id == MT_CLASSIFY) return classify_begin(rq);
+    return route_get(rq, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    request *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = request_new(cls, c, url, method))) return MHD_NO;
+        *con_cls = rq;
+        /* An upload is checked before its body is read, so that a refusal (413, 415, 401)
+         * costs no transfer; MHD then closes the connection. Anything else is answered
+         * once the request is complete, which keeps the connection reusable. */
+        if (strcmp(rq->method, "POST")) return MHD_YES;
+        rq->begun = 1;
+        return begin(rq, url);
+    }
+    if (!rq->begun) {
+        if (*upload_data_size) { /* a body where none belongs: ignored */
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        rq->begun = 1;
+        return begin(rq, url);
+    }
+    if (rq->status) { /* answered early (error before the body): ignore the rest */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (rq->route == MT_CLASSIFY) return classify_step(rq, upload_data, upload_data_size);
+    *upload_data_size = 0; /* a body on a GET route: ignore it */
+    return MHD_YES;
+}
+
+static void client_address(struct MHD_Connection *c, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = 0;
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
+}
+
+static const char *termination(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "ok";
+    case MHD_REQUEST_TERMINATED_WITH_ERROR: return "error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR: return "read_error";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_abort";
+    }
+    return "unknown";
+}
+
+/* MHD says the request is over (answered, or the client went away): log, count, free. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) return;
+    *con_cls = NULL;
+    double total = http_now_ms() - rq->t0_ms;
+    char addr[64];
+    client_address(c, addr, sizeof addr);
+    const ac_job_result *r = &rq->result;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:f,s:f,s:f,s:f,s:s,s:s}", "request_id", rq->id,
+                          "method", rq->method, "path", rq->path, "status", rq->status, "model",
+                          rq->model >= 0 ? s->reg->models[rq->model].name : "", "bytes_in",
+                          (json_int_t)rq->bytes_in, "decode_ms", rq->decode_ms, "queue_ms",
+                          r->queue_ms, "inference_ms", r->inference_ms, "total_ms", total,
+                          "client", addr, "end", termination(toe));
+    if (o && r->batch_jobs) json_object_set_new(o, "batch_clips", json_integer(r->batch_jobs));
+    log_line("request", o);
+    metrics_in_flight(-1);
+    pthread_mutex_lock(&s->resume_mu);
+    int queued = rq->state == RQ_QUEUED;
+    pthread_mutex_unlock(&s->resume_mu);
+    /* A job still in the scheduler will write into rq: only a forced shutdown gets here,
+     * and then leaking rq is the safe choice. */
+    if (!queued) {
+        classify_cleanup(rq);
+        free(rq);
+    }
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* MHD's own diagnostics, as log lines like everything else. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    char clean[512];
+    http_sanitize(clean, sizeof clean, msg);
+    log_line("mhd", json_pack("{s:s}", "message", clean));
+}
+
+ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_scheduler *sched,
+                            const auth *a, http_server **out, char *err)
+{
+    *out = NULL;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } addr;
+    memset(&addr, 0, sizeof addr);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
+    if (inet_pton(AF_INET, cfg->bind, &addr.v4.sin_addr) == 1) {
+        addr.v4.sin_family = AF_INET;
+        addr.v4.sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->bind, &addr.v6.sin6_addr) == 1) {
+        addr.v6.sin6_family = AF_INET6;
+        addr.v6.sin6_port = htons((uint16_t)cfg->port);
+        /* "::" means every address: take IPv4 clients too, as 0.0.0.0 does. */
+        flags |= IN6_IS_ADDR_UNSPECIFIED(&addr.v6.sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    } else {
+        return ac_fail(err, AC_ERR_INVALID_ARG, "bind address \"%s\" is not an IPv4 or IPv6 address",
+                       cfg->bind);
+    }
+    http_server *h = calloc(1, sizeof *h);
+    if (!h) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+    h->cfg = cfg, h->reg = reg, h->sched = sched, h->auth = a;
+    pthread_mutex_init(&h->resume_mu, NULL);
+    unsigned pool = (unsigned)cfg->http_threads;
+    if (pool == 0) {
+        /* Uploads are decoded on these threads; at least 4 keep /healthz and small
+         * requests answered while a few long files decode on small machines. */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        pool = n > 4 ? (unsigned)n : 4;
+    }
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &addr.sa,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->request_timeout_s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (!h->daemon) {
+        pthread_mutex_destroy(&h->resume_mu);
+        free(h);
+        return ac_fail(err, AC_ERR_IO, "cannot listen on %s port %d (in use? see the mhd log line)",
+                       cfg->bind, cfg->port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : cfg->port;
+    *out = h;
+    return AC_OK;
+}
+
+int http_server_port(const http_server *h) { return h->port; }
+
+void http_server_begin_drain(http_server *h)
+{
+    atomic_store(&h->draining, 1);
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+int http_server_in_flight(http_server *h) { return atomic_load(&h->in_flight); }
+
+void http_server_stop(http_server *h)
+{
+    if (!h) return;
+    MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->resume_mu);
+    free(h);
+}

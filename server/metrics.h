@@ -1,0 +1,32 @@
+/* metrics.h - Prometheus counters and histograms of the HTTP service, rendered as text.
+ * Thread-safety: every function may be called from any thread (one mutex inside; updates
+ * are a few increments per request or batch). Call metrics_init once before any other. */
+#ifndef AC_METRICS_H
+#define AC_METRICS_H
+
+#include <stddef.h>
+
+/* The route label: a fixed set, so that arbitrary URLs cannot blow up the label space. */
+typedef enum mt_route {
+    MT_CLASSIFY, MT_MODELS, MT_MODEL, MT_FILTERS, MT_HEALTHZ, MT_READYZ, MT_METRICS,
+    MT_OPENAPI, MT_OTHER, MT_ROUTE_COUNT
+} mt_route;
+
+const char *mt_route_name(mt_route r);
+
+/* model_names[n_models]: label values of per-model series (copied). */
+int metrics_init(const char *const *model_names, int n_models);
+void metrics_free(void);
+
+/* One answered request: its route, status and wall time from first byte to response. */
+void metrics_request(mt_route r, int status, double seconds);
+void metrics_in_flight(int delta);
+/* A successful classification: decode time, queue wait and seconds of audio. */
+void metrics_classified(int model, double decode_s, double queue_s, double audio_s);
+/* One forward-pass batch: clips and windows in it, and its wall time. */
+void metrics_batch(int model, int jobs, int windows, double seconds);
+
+/* The exposition text; gauges sampled by the caller. Returns a malloc'd string. */
+char *metrics_render(int queue_depth, int queue_capacity, int ready);
+
+#endif

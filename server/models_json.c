@@ -1,0 +1,56 @@
+/* models_json.c - model metadata as JSON for the /models routes. */
+#include "models_json.h"
+
+#include <math.h>
+
+json_t *model_summary_json(const registry_entry *e)
+{
+    const ac_model_info *in = ac_model_get_info(e->model);
+    return json_pack("{s:s,s:s,s:i,s:f,s:i,s:I,s:I,s:s}", "name", e->name, "arch", in->arch,
+                     "sample_rate", in->sample_rate, "window_s",
+                     round((double)in->window / in->sample_rate * 1e4) / 1e4, "n_labels",
+                     in->n_labels, "parameters", (json_int_t)in->n_params, "flops_per_window",
+                     (json_int_t)in->flops, "sha256", in->sha256);
+}
+
+static json_t *layers_json(const ac_model *m)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < ac_model_layer_count(m); i++) {
+        const ac_layer *L = ac_model_layer(m, i);
+        char in[64], out[64];
+        ac_shape_str(L->in, in, sizeof in);
+        ac_shape_str(L->out, out, sizeof out);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "op", L->kind, "input", in, "output", out,
+                              "flops", (json_int_t)L->flops);
+        if (o && L->name[0]) json_object_set_new(o, "name", json_string(L->name));
+        if (o && L->folded[0]) json_object_set_new(o, "batchnorm_folded", json_string(L->folded));
+        if (o && L->relu) json_object_set_new(o, "relu", json_true());
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+json_t *model_detail_json(const registry_entry *e)
+{
+    const ac_model_info *in = ac_model_get_info(e->model);
+    json_t *o = model_summary_json(e);
+    if (!o) return NULL;
+    json_t *labels = json_array();
+    for (int i = 0; labels && i < in->n_labels; i++)
+        json_array_append_new(labels, json_string(in->labels[i]));
+    /* input_shape is JSON in the file; pass it on as JSON when it parses. */
+    const char *shape_s = ac_model_meta(e->model, "input_shape");
+    json_t *shape = shape_s ? json_loads(shape_s, JSON_DECODE_ANY, NULL) : NULL;
+    json_object_set_new(o, "description", json_string(in->description));
+    json_object_set_new(o, "license", json_string(in->license));
+    json_object_set_new(o, "training", json_string(in->training));
+    json_object_set_new(o, "format_version", json_integer(in->format_version));
+    json_object_set_new(o, "input_shape", shape ? shape : json_null());
+    json_object_set_new(o, "policy",
+                        json_pack("{s:i,s:i,s:i}", "window", in->window, "hop", in->hop, "pad", in->pad));
+    json_object_set_new(o, "labels", labels);
+    json_object_set_new(o, "file_bytes", json_integer((json_int_t)in->file_bytes));
+    json_object_set_new(o, "layers", layers_json(e->model));
+    return o;
+}
