@@ -9,9 +9,9 @@ CMAKE_FLAGS ?=
 # Build and runtime libraries, then what the tests use (curl for the HTTP tests).
 DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
             libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev
-TEST_DEPS = curl jq libxml2-utils
+TEST_DEPS = curl jq libxml2-utils python3-yaml librsvg2-bin
 
-.PHONY: all deps build run test test-asan fuzz clean
+.PHONY: all deps build run test test-asan test-deploy fuzz clean
 
 all: build
 
@@ -28,6 +28,14 @@ run: build
 test: build
 	@tools/install-deps.sh $(TEST_DEPS)
 	cd $(BUILD) && ctest --output-on-failure
+
+# Deployment checks, not in `make test` (they need root, nginx and the Debian mirror; see
+# deploy/README.md): deploy/nginx.conf in front of three replicas, and the Dockerfile
+# replayed in a debootstrapped Debian 12 root. Every script runs; any failure fails.
+test-deploy: build
+	@tools/install-deps.sh $(TEST_DEPS) nginx debootstrap
+	@rc=0; for t in tests/deploy/test_*.sh; do echo "== $$t"; \
+	  bash $$t $(BUILD)/audioclass . || rc=1; done; exit $$rc
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps

@@ -12,28 +12,6 @@
 #define DEFAULT_TOP_K 5
 #define MAX_TOP_K 1000
 
-static const char *arg(request *rq, const char *key)
-{
-    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-/* Strict whole number in [lo, hi]; -1 when not. */
-static long parse_int(const char *s, long lo, long hi)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    return (*end || errno || v < lo || v > hi) ? -1 : v;
-}
-
-static enum MHD_Result bad_param(request *rq, const char *fmt, const char *value)
-{
-    char v[80];
-    http_sanitize(v, sizeof v, value);
-    return reply_error(rq, hs_from_error(HS_BAD_REQUEST), fmt, v);
-}
-
 /* Appends to the body, enforcing --max-body-bytes on what actually arrives (chunked
  * uploads carry no Content-Length to check up front). Returns 0, or -1 when over. */
 static int append(request *rq, const char *data, size_t n)
@@ -81,32 +59,20 @@ static enum MHD_Result too_large(request *rq)
 
 enum MHD_Result classify_begin(request *rq)
 {
-    const registry *reg = rq->srv->reg;
     const serve_config *cfg = rq->srv->cfg;
-    const char *name = arg(rq, "model");
-    char names[512];
-    registry_names(reg, names, sizeof names);
-    if (!name || !*name) {
-        if (reg->n != 1)
-            return reply_error(rq, hs_from_error(HS_BAD_REQUEST),
-                               "several models are loaded: name one with ?model= (models: %s)", names);
-        rq->model = 0;
-    } else if ((rq->model = registry_find(reg, name)) < 0) {
-        char n[80];
-        http_sanitize(n, sizeof n, name);
-        return reply_error(rq, hs_from_error(HS_UNKNOWN_MODEL), "no model named \"%s\" (models: %s)",
-                           n, names);
-    }
-    const char *k = arg(rq, "top_k");
+    int model;
+    enum MHD_Result picked = http_pick_model(rq, &model);
+    if (model < 0) return picked;
+    const char *k = http_arg(rq, "top_k");
     rq->top_k = DEFAULT_TOP_K;
-    if (k && (rq->top_k = (int)parse_int(k, 1, MAX_TOP_K)) < 0)
-        return bad_param(rq, "top_k must be a whole number from 1 to 1000, not \"%s\"", k);
-    const char *w = arg(rq, "windows");
+    if (k && (rq->top_k = (int)http_parse_int(k, 1, MAX_TOP_K)) < 0)
+        return http_bad_param(rq, "top_k must be a whole number from 1 to 1000, not \"%s\"", k);
+    const char *w = http_arg(rq, "windows");
     rq->segments = 0;
     if (w) {
         if (!strcmp(w, "1") || !strcasecmp(w, "true")) rq->segments = 1;
         else if (strcmp(w, "0") && strcasecmp(w, "false"))
-            return bad_param(rq, "windows must be 0 or 1, not \"%s\"", w);
+            return http_bad_param(rq, "windows must be 0 or 1, not \"%s\"", w);
     }
 
     const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "filters_cache.h"
 #include "http_server.h"
 #include "http_status.h"
 #include "media_type.h"
@@ -18,6 +19,7 @@ struct http_server {
     const registry *reg;
     ac_scheduler *sched;
     const auth *auth;
+    filters_cache *filters;   /* GET /filters results, computed once per key */
     struct MHD_Daemon *daemon;
     int port;
     atomic_int draining;
@@ -76,6 +78,19 @@ enum MHD_Result reply_error(request *rq, hs_mapping m, const char *fmt, ...)
 enum MHD_Result reply_status(request *rq, ac_status st, const char *detail);
 enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, const void *data,
                             size_t len);
+
+/* Query parameters (http_params.c). */
+const char *http_arg(request *rq, const char *key);
+/* Strict whole number in [lo, hi]; -1 when not. */
+long http_parse_int(const char *s, long lo, long hi);
+/* 400 with fmt's single %s replaced by the (sanitised) value. */
+enum MHD_Result http_bad_param(request *rq, const char *fmt, const char *value);
+/* ?model=NAME (may be left out when one model is loaded) -> *index and rq->model; on a
+ * missing or unknown name *index = -1 and the 400/404 is already queued: return the result. */
+enum MHD_Result http_pick_model(request *rq, int *index);
+
+/* GET /filters (http_filters.c). */
+enum MHD_Result route_filters(request *rq);
 
 /* Routes (http_routes.c): answer GET-type routes in one call. */
 enum MHD_Result route_get(request *rq, const char *url);

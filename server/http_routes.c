@@ -1,5 +1,5 @@
 /* http_routes.c - the read-only routes: /healthz, /readyz, /models, /models/NAME,
- * /metrics, /openapi.json and the placeholder /filters. Each answers in one call. */
+ * /metrics, /openapi.json (and /filters, in http_filters.c). Each answers in one call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,9 +61,7 @@ enum MHD_Result route_get(request *rq, const char *url)
     case MT_METRICS: return metrics(rq);
     case MT_OPENAPI:
         return reply_bytes(rq, 200, "application/json", ac_openapi_json, ac_openapi_json_len);
-    case MT_FILTERS:
-        /* The route is part of the contract; the analysis lands with the filterbank work. */
-        return reply_error(rq, hs_from_error(HS_NOT_IMPLEMENTED), "filter analysis is not built yet");
+    case MT_FILTERS: return route_filters(rq);
     default: return reply_error(rq, hs_from_error(HS_NO_ROUTE), "no route %s", url);
     }
 }

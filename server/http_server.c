@@ -223,6 +223,10 @@ ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_sch
     http_server *h = calloc(1, sizeof *h);
     if (!h) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
     h->cfg = cfg, h->reg = reg, h->sched = sched, h->auth = a;
+    if (!(h->filters = filters_cache_new())) {
+        free(h);
+        return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+    }
     pthread_mutex_init(&h->resume_mu, NULL);
     unsigned pool = (unsigned)cfg->http_threads;
     if (pool == 0) {
@@ -240,6 +244,7 @@ ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_sch
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         pthread_mutex_destroy(&h->resume_mu);
+        filters_cache_free(h->filters);
         free(h);
         return ac_fail(err, AC_ERR_IO, "cannot listen on %s port %d (in use? see the mhd log line)",
                        cfg->bind, cfg->port);
@@ -266,5 +271,6 @@ void http_server_stop(http_server *h)
     if (!h) return;
     MHD_stop_daemon(h->daemon);
     pthread_mutex_destroy(&h->resume_mu);
+    filters_cache_free(h->filters);
     free(h);
 }

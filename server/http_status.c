@@ -36,7 +36,6 @@ hs_mapping hs_from_error(hs_error e)
     case HS_METHOD_NOT_ALLOWED: return (hs_mapping){405, "method_not_allowed"};
     case HS_BODY_TOO_LARGE: return (hs_mapping){413, "body_too_large"};
     case HS_UNSUPPORTED_MEDIA: return (hs_mapping){415, "unsupported_media_type"};
-    case HS_NOT_IMPLEMENTED: return (hs_mapping){501, "not_implemented"};
     case HS_ERROR_COUNT: break;
     }
     return (hs_mapping){500, "internal_error"};

@@ -14,7 +14,6 @@ typedef enum hs_error {
     HS_METHOD_NOT_ALLOWED,   /* 405 (with an Allow header) */
     HS_BODY_TOO_LARGE,       /* 413 body over --max-body-bytes */
     HS_UNSUPPORTED_MEDIA,    /* 415 content type we do not take */
-    HS_NOT_IMPLEMENTED,      /* 501 route exists, feature does not yet */
     HS_ERROR_COUNT
 } hs_error;
 

@@ -142,7 +142,27 @@ check "405 has Allow: POST" bash -c "grep -i '^Allow:' '$T/err.json.h' | grep -q
 expect_error "POST /models" 405 method_not_allowed /models -X POST
 check "405 has Allow: GET" bash -c "grep -i '^Allow:' '$T/err.json.h' | grep -q GET"
 expect_error "DELETE /healthz" 405 method_not_allowed /healthz -X DELETE
-expect_error "filters" 501 not_implemented "/filters?model=zoo1d"
+# GET /filters: JSON for both modes, SVG, the cache, and bad parameters
+check_eq "filters json" 200 "$(req "$T/f.json" "/filters?model=zoo1d")"
+check "filters: one entry per conv1 channel, sorted, with responses" jq -e '.layer == "conv1" and .mode == "kernel" and
+  (.filters | length) == 8 and ([.filters[] | select(.dead | not) | .centre_hz] | . == sort) and
+  (.filters[0].response_db | length) == (.freqs_hz | length) and (.summary | has("mel_correlation"))' "$T/f.json"
+check_eq "filters probe of a deeper layer" 200 "$(req "$T/fp.json" "/filters?model=zoo2d&layer=conv2&mode=probe&n=32")"
+check "probe: 6 filters over 32 log-spaced frequencies" jq -e '.mode == "probe" and (.filters | length) == 6 and
+  (.freqs_hz | length) == 32 and .freqs_hz[0] == 10' "$T/fp.json"
+check_eq "filters svg" 200 "$(req "$T/f.svg" "/filters?model=zoo1d&format=svg")"
+check "svg content type" bash -c "grep -i '^Content-Type:' '$T/f.svg.h' | grep -q 'image/svg+xml'"
+check "svg is XML with one row per filter" bash -c "xmllint --noout '$T/f.svg' && test \$(grep -o 'class=\"filter\"' '$T/f.svg' | wc -l) -eq 8"
+check "svg renders to a PNG picture" bash -c "rsvg-convert '$T/f.svg' -o '$T/f.png' && test \$(stat -c %s '$T/f.png') -gt 2000"
+req "$T/f2.json" "/filters?model=zoo1d" >/dev/null
+check "a second request gets the cached, identical answer" cmp -s "$T/f.json" "$T/f2.json"
+expect_error "filters: unknown layer" 404 not_found "/filters?model=zoo1d&layer=conv9"
+check "unknown layer lists the conv layers" jq -e '.error.message | contains("conv1, conv2, conv3")' "$T/err.json"
+expect_error "filters: kernel mode on a deep layer" 400 invalid_argument "/filters?model=zoo1d&layer=conv2"
+expect_error "filters: unknown mode" 400 bad_request "/filters?model=zoo1d&mode=fft"
+expect_error "filters: n out of range" 400 bad_request "/filters?model=zoo1d&n=3"
+expect_error "filters: unknown format" 400 bad_request "/filters?model=zoo1d&format=png"
+expect_error "filters: unknown model" 404 unknown_model "/filters?model=nope"
 check_eq "OPTIONS /classify" 204 "$(req "$T/o" /classify -X OPTIONS)"
 check "OPTIONS lists methods" bash -c "grep -i '^Allow:' '$T/o.h' | grep -q POST"
 check_eq "openapi.json" 200 "$(req "$T/openapi.json" /openapi.json)"
