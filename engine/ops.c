@@ -142,35 +142,10 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     }
 }
 
-void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
-                  float *y, int threads)
-{
-    const int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph);
-    const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
-    const int nt = team(threads, (long)n * c, (double)n * c * ho * wo * p->kh * p->kw);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long pc = 0; pc < (long)n * c; pc++) {
-        const float *in = x + (size_t)pc * h * w;
-        float *out = y + (size_t)pc * ho * wo;
-        for (int oy = 0; oy < ho; oy++)
-            for (int ox = 0; ox < wo; ox++) {
-                float m = -INFINITY;
-                for (int ky = 0; ky < p->kh; ky++) {
-                    int iy = oy * p->sh - p->ph + ky;
-                    if (iy < 0 || iy >= h) continue;
-                    const float *row = in + (size_t)iy * w;
-                    for (int kx = 0; kx < p->kw; kx++) {
-                        int ix = ox * p->sw - p->pw + kx;
-                        if (ix >= 0 && ix < w && row[ix] > m) m = row[ix];
-                    }
-                }
-                out[(size_t)oy * wo + ox] = m;
-            }
-    }
-}
-
-void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
-                  float *y, int threads)
+/* Max (is_max) or average pool; padding is -inf for max and counted for average, as in
+ * PyTorch's defaults. One body for both keeps their indexing identical. */
+static void pool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p, float *y,
+                   int threads, int is_max)
 {
     const int ho = ac_out_size(h, p->kh, p->sh, 1, p->ph, p->ph);
     const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
@@ -182,18 +157,33 @@ void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_para
         float *out = y + (size_t)pc * ho * wo;
         for (int oy = 0; oy < ho; oy++)
             for (int ox = 0; ox < wo; ox++) {
-                float s = 0.f;
+                float acc = is_max ? -INFINITY : 0.f;
                 for (int ky = 0; ky < p->kh; ky++) {
                     int iy = oy * p->sh - p->ph + ky;
                     if (iy < 0 || iy >= h) continue;
+                    const float *row = in + (size_t)iy * w;
                     for (int kx = 0; kx < p->kw; kx++) {
                         int ix = ox * p->sw - p->pw + kx;
-                        if (ix >= 0 && ix < w) s += in[(size_t)iy * w + ix];
+                        if (ix < 0 || ix >= w) continue;
+                        if (!is_max) acc += row[ix];
+                        else if (row[ix] > acc) acc = row[ix];
                     }
                 }
-                out[(size_t)oy * wo + ox] = s * inv;
+                out[(size_t)oy * wo + ox] = is_max ? acc : acc * inv;
             }
     }
+}
+
+void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
+                  float *y, int threads)
+{
+    pool2d(x, n, c, h, w, p, y, threads, 1);
+}
+
+void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
+                  float *y, int threads)
+{
+    pool2d(x, n, c, h, w, p, y, threads, 0);
 }
 
 void ac_global_avgpool(const float *x, int n, int c, int hw, float *y, int threads)

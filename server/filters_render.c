@@ -44,7 +44,8 @@ __attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, 
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        /* b->s is NULL until the first grow: NULL + 0 is undefined behaviour (UBSan). */
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->cap - b->len, fmt, ap);
         va_end(ap);
         if (n < 0) { b->failed = 1; return; }
         if ((size_t)n < b->cap - b->len) { b->len += (size_t)n; return; }
@@ -80,6 +81,16 @@ static void put_text(sbuf *b, const char *s)
         default: put(b, "%c", *s);
         }
     }
+}
+
+/* Tick frequencies on a log axis from lo to hi: 1x, 2x and 5x each decade. Returns count. */
+static int log_ticks(double lo, double hi, double *out, int max)
+{
+    int n = 0;
+    for (double dec = pow(10, floor(log10(lo))); dec <= hi; dec *= 10)
+        for (int m = 1; m <= 5 && n < max; m += (m == 1 ? 1 : 3))
+            if (dec * m >= lo && dec * m <= hi) out[n++] = dec * m;
+    return n;
 }
 
 static void freq_label(double hz, char *buf, size_t len)
@@ -131,16 +142,15 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
     put(&b, "</g>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", hx, top,
         hw, mh);
     /* log frequency axis: decades and 2x, 5x marks inside the range */
-    for (double dec = pow(10, floor(lflo)); dec <= fhi; dec *= 10)
-        for (int m = 1; m <= 5; m += (m == 1 ? 1 : 3)) {
-            double f = dec * m;
-            if (f < flo || f > fhi) continue;
-            char lab[16];
-            freq_label(f, lab, sizeof lab);
-            put(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>"
-                    "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                FX(f), top + mh, FX(f), top + mh + 5, FX(f), top + mh + 18, lab);
-        }
+    double ticks[32];
+    int nticks = log_ticks(flo, fhi, ticks, 32);
+    for (int t = 0; t < nticks; t++) {
+        char lab[16];
+        freq_label(ticks[t], lab, sizeof lab);
+        put(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+            FX(ticks[t]), top + mh, FX(ticks[t]), top + mh + 5, FX(ticks[t]), top + mh + 18, lab);
+    }
     put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">frequency (Hz, log scale)</text>\n", hx + hw / 2,
         top + mh + 36);
     put(&b, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">filter (sorted by centre "
@@ -172,16 +182,13 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
         put(&b, "%.1f,%.1f ", sx + (i + 0.5) * sw / live, SY(f));
     }
     put(&b, "\"/>\n");
-    for (double dec = pow(10, floor(lflo)); dec <= fhi; dec *= 10) /* frequency ticks */
-        for (int m = 1; m <= 5; m += (m == 1 ? 1 : 3)) {
-            double f = dec * m;
-            if (f < flo || f > fhi) continue;
-            char lab[16];
-            freq_label(f, lab, sizeof lab);
-            put(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>"
-                    "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                sx - 5, SY(f), sx, SY(f), sx - 7, SY(f) + 4, lab);
-        }
+    for (int t = 0; t < nticks; t++) { /* the same ticks on the vertical axis */
+        char lab[16];
+        freq_label(ticks[t], lab, sizeof lab);
+        put(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+            sx - 5, SY(ticks[t]), sx, SY(ticks[t]), sx - 7, SY(ticks[t]) + 4, lab);
+    }
     for (int i = 0; i < live; i++) {
         double f = fb->filters[i].centre_hz < flo ? flo : fb->filters[i].centre_hz;
         put(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"#1f77b4\"/>", sx + (i + 0.5) * sw / live, SY(f));
