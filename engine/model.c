@@ -27,6 +27,11 @@ struct ac_workspace {
     float *act[2];         /* [max_batch * max_act] each: ping-pong activations */
     float *scratch;        /* [threads * max_scratch] */
     double *layer_s;       /* [n_layers] seconds spent per layer since creation (profiling) */
+    /* ac_classify_many's batch assembly, allocated once: */
+    float *batch;          /* [max_batch, window] cut windows */
+    float *raw;            /* [max_batch, n_labels] outputs */
+    int *owner;            /* [max_batch] clip of each window */
+    size_t *index;         /* [max_batch] window index within its clip */
 };
 
 /* ---- small JSON helpers; `where` names the layer in messages ---- */
@@ -756,7 +761,12 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
     ws->act[1] = ac_alloc_floats(m->max_act * (size_t)max_batch);
     ws->scratch = ac_alloc_floats(m->max_scratch * (size_t)threads);
     ws->layer_s = calloc((size_t)m->n_layers, sizeof *ws->layer_s);
-    if (!ws->act[0] || !ws->act[1] || !ws->scratch || !ws->layer_s) {
+    ws->batch = ac_alloc_floats((size_t)max_batch * (size_t)m->info.window);
+    ws->raw = ac_alloc_floats((size_t)max_batch * (size_t)m->info.n_labels);
+    ws->owner = calloc((size_t)max_batch, sizeof *ws->owner);
+    ws->index = calloc((size_t)max_batch, sizeof *ws->index);
+    if (!ws->act[0] || !ws->act[1] || !ws->scratch || !ws->layer_s || !ws->batch || !ws->raw || !ws->owner ||
+        !ws->index) {
         ac_workspace_free(ws);
         return ac_fail(err, AC_ERR_NOMEM, "out of memory for a workspace of batch %d", max_batch);
     }
@@ -771,6 +781,10 @@ void ac_workspace_free(ac_workspace *ws)
     ac_free_aligned(ws->act[1]);
     ac_free_aligned(ws->scratch);
     free(ws->layer_s);
+    ac_free_aligned(ws->batch);
+    ac_free_aligned(ws->raw);
+    free(ws->owner);
+    free(ws->index);
     free(ws);
 }
 
@@ -949,12 +963,9 @@ ac_status ac_classify_many(const ac_model *m, ac_workspace *ws, const float *con
         if (!p->probs || !p->window_probs || !p->window_output)
             st = ac_fail(err, AC_ERR_NOMEM, "out of memory for %zu windows", p->n_windows);
     }
-    float *batch = malloc((size_t)bmax * w * sizeof *batch);
-    float *raw = malloc((size_t)bmax * (size_t)k * sizeof *raw);
-    int *owner = malloc((size_t)bmax * sizeof *owner);
-    size_t *index = malloc((size_t)bmax * sizeof *index);
-    if (st == AC_OK && (!batch || !raw || !owner || !index))
-        st = ac_fail(err, AC_ERR_NOMEM, "out of memory for a batch of %d", bmax);
+    float *batch = ws->batch, *raw = ws->raw;
+    int *owner = ws->owner;
+    size_t *index = ws->index;
     /* Windows of all clips, in order, packed into batches of up to bmax. */
     int clip = 0;
     size_t win = 0;
@@ -983,10 +994,6 @@ ac_status ac_classify_many(const ac_model *m, ac_workspace *ws, const float *con
             for (int j = 0; j < k; j++) p->probs[j] += p->window_probs[i * (size_t)k + (size_t)j];
         for (int j = 0; j < k; j++) p->probs[j] /= (float)p->n_windows;
     }
-    free(batch);
-    free(raw);
-    free(owner);
-    free(index);
     if (st != AC_OK)
         for (int c = 0; c < count; c++) ac_prediction_free(&out[c]);
     return st;

@@ -126,7 +126,8 @@ ac_status ac_classify(const ac_model *m, ac_workspace *ws, const float *samples,
                       ac_prediction *out, char *err);
 /* Several clips at once: windows of all clips are packed into shared batches, so many
  * short clips keep every thread busy. samples[c][n[c]]; out[count]. On failure every
- * out[c] is freed. Not allocation-free: allocates the predictions and one batch. */
+ * out[c] is freed. Windows are cut into the workspace's batch buffer; the only allocations
+ * are the predictions handed back. */
 ac_status ac_classify_many(const ac_model *m, ac_workspace *ws, const float *const *samples,
                            const size_t *n, int count, ac_prediction *out, char *err);
 void ac_prediction_free(ac_prediction *p); /* zeroes *p; NULL is a no-op */
