@@ -3,7 +3,7 @@
 
 Library use (from the training scripts):
     export_model(net, "m5", labels, "models/m5-speech.safetensors", name="m5-speech")
-    write_golden(net, "m5", "tests/golden/m5-speech.golden.safetensors", clips)
+    write_golden(net, "m5", "tests/golden/m5-speech.golden.safetensors", clips, effective)
 
 Command line:
     /usr/bin/python3 models/train/export.py --checkpoint CKPT --out FILE [--quant fc=i8]
@@ -168,7 +168,8 @@ def output_probs(out, last_op):
 def write_golden(net, arch, path, clips, effective=None, model_file=None, policy=None):
     """Golden fixture: each clip, its windows, the network's raw outputs and the clip's
     averaged probabilities, computed in float64 by PyTorch from the stored weights.
-    model_file: the model's path relative to the repository root (the C test loads it)."""
+    model_file: the model's path relative to the repository root (the C test loads it);
+    default models/NAME.safetensors for a fixture named NAME.golden.safetensors."""
     ref = copy.deepcopy(net)
     if effective is not None:
         apply_effective(ref, effective)
@@ -184,9 +185,9 @@ def write_golden(net, arch, path, clips, effective=None, model_file=None, policy
         tensors[f"clip{i}.windows"] = win
         tensors[f"clip{i}.output"] = out.numpy().astype(np.float32)
         tensors[f"clip{i}.probs"] = probs.numpy().astype(np.float32)
-    md = {"arch": arch, "clips": str(len(clips))}
-    if model_file:
-        md["model"] = model_file
+    if not model_file:
+        model_file = "models/" + os.path.basename(path).replace(".golden.safetensors", ".safetensors")
+    md = {"arch": arch, "clips": str(len(clips)), "model": model_file}
     write_safetensors(path, tensors, md)
 
 

@@ -1,0 +1,140 @@
+"""Shared training helpers: progress line, checkpoints, metrics, SVG pictures (no matplotlib)."""
+import html
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+class Progress:
+    """One stderr line updated in place (\\r); at most ~2 updates a second."""
+
+    def __init__(self, total, prefix):
+        self.total, self.prefix, self.t0, self.last = total, prefix, time.time(), 0
+
+    def update(self, done, **info):
+        now = time.time()
+        if now - self.last < 0.5 and done < self.total:
+            return
+        self.last = now
+        el = now - self.t0
+        eta = el / max(done, 1) * (self.total - done)
+        extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
+        sys.stderr.write(f"\r{self.prefix} {done}/{self.total} {el:.0f}s eta {eta:.0f}s {extra}   ")
+        sys.stderr.flush()
+
+    def close(self):
+        sys.stderr.write("\n")
+
+
+def save_checkpoint(path, state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def confusion(y_true, y_pred, n):
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def per_class(cm, labels):
+    acc = {}
+    for i, l in enumerate(labels):
+        tot = cm[i].sum()
+        acc[l] = float(cm[i, i] / tot) if tot else float("nan")
+    return acc
+
+
+def soft_cross_entropy(logits, target):
+    """target: [N, C] probabilities (one-hot or between-class mixtures)."""
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(target * logp).sum(-1).mean()
+
+
+# ---------------------------------------------------------------- SVG
+def _svg(w, h, body):
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}" font-family="sans-serif">\n'
+            f'<rect width="{w}" height="{h}" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n")
+
+
+def svg_confusion(cm, labels, path, title):
+    """Row-normalised confusion matrix (rows: true label, columns: prediction)."""
+    n = len(labels)
+    cell = max(10, min(36, 720 // n))
+    left, top = 130, 150
+    w, h = left + n * cell + 40, top + n * cell + 60
+    body = [f'<text x="{w / 2}" y="22" text-anchor="middle" font-size="16">{html.escape(title)}</text>',
+            f'<text x="{left + n * cell / 2}" y="{top + n * cell + 40}" text-anchor="middle" font-size="12">predicted</text>',
+            f'<text x="16" y="{top + n * cell / 2}" font-size="12" transform="rotate(-90 16 {top + n * cell / 2})" text-anchor="middle">true</text>']
+    fs = max(6, min(11, cell // 3))
+    for i in range(n):
+        tot = max(cm[i].sum(), 1)
+        y = top + i * cell
+        body.append(f'<text x="{left - 4}" y="{y + cell * 0.65}" text-anchor="end" font-size="{fs + 1}">{html.escape(labels[i])}</text>')
+        body.append(f'<text x="{left + i * cell + cell * 0.6}" y="{top - 4}" font-size="{fs + 1}" '
+                    f'transform="rotate(-60 {left + i * cell + cell * 0.6} {top - 4})">{html.escape(labels[i])}</text>')
+        for j in range(n):
+            v = cm[i, j] / tot
+            if v == 0:
+                continue
+            shade = int(255 * (1 - v))
+            color = f"rgb({shade},{shade},255)" if i == j else f"rgb(255,{shade},{shade})"
+            x = left + j * cell
+            body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{color}"/>')
+            if cell >= 20:
+                body.append(f'<text x="{x + cell / 2}" y="{y + cell * 0.62}" text-anchor="middle" '
+                            f'font-size="{fs}" fill="{"white" if v > 0.6 else "black"}">{cm[i, j]}</text>')
+    body.append(f'<rect x="{left}" y="{top}" width="{n * cell}" height="{n * cell}" fill="none" stroke="black"/>')
+    with open(path, "w") as f:
+        f.write(_svg(w, h, body))
+
+
+def svg_curves(history, path, title):
+    """history: list of dicts with epoch, train_loss, train_acc, and val_acc where measured."""
+    w, h, l, r, t, b = 760, 420, 60, 60, 40, 50
+    pw, ph = w - l - r, h - t - b
+    ep = [e["epoch"] for e in history]
+    emax = max(max(ep), 1)
+    lmax = max(max(e["train_loss"] for e in history), 1e-6)
+
+    def X(e):
+        return l + pw * e / emax
+
+    body = [f'<text x="{w / 2}" y="22" text-anchor="middle" font-size="16">{html.escape(title)}</text>',
+            f'<rect x="{l}" y="{t}" width="{pw}" height="{ph}" fill="none" stroke="black"/>']
+    for k in range(6):
+        y = t + ph * k / 5
+        body.append(f'<line x1="{l}" y1="{y}" x2="{l + pw}" y2="{y}" stroke="#ddd"/>')
+        body.append(f'<text x="{l - 5}" y="{y + 4}" text-anchor="end" font-size="11">{lmax * (1 - k / 5):.2f}</text>')
+        body.append(f'<text x="{l + pw + 5}" y="{y + 4}" font-size="11">{100 * (1 - k / 5):.0f}%</text>')
+    for k in range(0, emax + 1, max(1, emax // 10)):
+        body.append(f'<text x="{X(k)}" y="{t + ph + 18}" text-anchor="middle" font-size="11">{k}</text>')
+    body.append(f'<text x="{l + pw / 2}" y="{h - 8}" text-anchor="middle" font-size="12">epoch</text>')
+
+    def line(key, scale, color, name, yoff):
+        pts = [(X(e["epoch"]), t + ph * (1 - e[key] / scale)) for e in history
+               if e.get(key) is not None]
+        if not pts:
+            return
+        body.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                    + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+        for x, y in pts if len(pts) < 30 else []:
+            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>')
+        body.append(f'<text x="{l + 10}" y="{t + 16 + yoff}" font-size="12" fill="{color}">{html.escape(name)}</text>')
+
+    line("train_loss", lmax, "#d62728", "train loss (left axis)", 0)
+    line("train_acc", 1.0, "#ff7f0e", "train accuracy, augmented (right axis)", 16)
+    line("val_acc", 1.0, "#1f77b4", "validation accuracy (right axis)", 32)
+    with open(path, "w") as f:
+        f.write(_svg(w, h, body))
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
