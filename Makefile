@@ -44,6 +44,23 @@ test-asan: deps
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
 
+# The hostile-input integration test with the server under valgrind memcheck (slow: a few
+# minutes; not part of `make test`). Any valgrind error or definite/indirect leak fails it.
+test-valgrind: build
+	@tools/install-deps.sh $(TEST_DEPS) valgrind
+	tests/valgrind/run.sh $(BUILD)
+
+# Overload: far more requests than the queue holds (tests/stress/overload.sh).
+test-stress: build
+	@tools/install-deps.sh $(TEST_DEPS)
+	tests/stress/overload.sh $(BUILD)/audioclass .
+
+# Soak: mixed valid and invalid traffic for SOAK_SECONDS; RSS and fds sampled into a CSV.
+SOAK_SECONDS ?= 600
+soak: build
+	@tools/install-deps.sh $(TEST_DEPS)
+	tests/stress/soak.sh $(BUILD)/audioclass . $(SOAK_SECONDS)
+
 # libFuzzer harnesses (tests/fuzz), each run for FUZZ_SECONDS from the seed corpus.
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -108,28 +108,45 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
                      info.samplerate, AC_AUDIO_MIN_RATE, AC_AUDIO_MAX_RATE);
         goto out;
     }
-    /* Frame counts in headers can lie (streamed WAV, MP3): read in chunks up to the cap. */
+    /* Frame counts in headers can lie (streamed WAV, MP3): read in chunks up to the cap.
+     * Each chunk is downmixed as it arrives, so memory is one mono sample per frame, not one
+     * per channel: a small compressed upload (FLAC/Vorbis silence, 8-32 channels at a high
+     * rate) would otherwise decode into channels x rate x max_seconds floats (GBs). */
     double cap_d = max_seconds > 0 ? max_seconds * info.samplerate : 1e15;
     size_t max_frames = (size_t)cap_d;
     size_t cap = 0, n = 0, ch = (size_t)info.channels;
     const size_t chunk = 16384;
+    interleaved = malloc(chunk * ch * sizeof *interleaved);
+    if (!interleaved) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
     for (;;) {
-        if (n + chunk > cap) {
-            size_t ncap = cap ? cap * 2 : chunk * 4;
-            if (max_frames < (size_t)1e15 && ncap > max_frames + chunk) ncap = max_frames + chunk;
-            float *p = realloc(interleaved, ncap * ch * sizeof *p);
-            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
-            interleaved = p;
-            cap = ncap;
-        }
-        sf_count_t got = sf_readf_float(sf, interleaved + n * ch, (sf_count_t)chunk);
+        sf_count_t got = sf_readf_float(sf, interleaved, (sf_count_t)chunk);
         if (got <= 0) break;
-        n += (size_t)got;
-        if (n > max_frames) {
+        if (n + (size_t)got > max_frames) {
             st = ac_fail(err, AC_ERR_AUDIO_TOO_LONG, "audio is longer than the %.1f s limit",
                          max_seconds);
             goto out;
         }
+        if (n + (size_t)got > cap) {
+            size_t ncap = cap ? cap * 2 : chunk * 4;
+            if (max_frames < (size_t)1e15 && ncap > max_frames) ncap = max_frames;
+            if (ncap < n + (size_t)got) ncap = n + (size_t)got;
+            float *p = realloc(mono, ncap * sizeof *p);
+            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
+            mono = p;
+            cap = ncap;
+        }
+        for (size_t i = 0; i < (size_t)got; i++) {
+            float v = 0.f;
+            for (size_t c = 0; c < ch; c++) v += interleaved[i * ch + c];
+            v /= (float)ch;
+            /* Float files may hold NaN or values beyond full scale; integer ones never do. */
+            if (!isfinite(v)) {
+                st = ac_fail(err, AC_ERR_BAD_AUDIO, "sample %zu is not a finite number", n + i);
+                goto out;
+            }
+            mono[n + i] = v > 1.f ? 1.f : v < -1.f ? -1.f : v;
+        }
+        n += (size_t)got;
     }
     if (sf_error(sf) != SF_ERR_NO_ERROR && n == 0) {
         st = ac_fail(err, AC_ERR_BAD_AUDIO, "corrupt audio: %s", sf_strerror(sf));
@@ -138,20 +155,6 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
     if (n == 0) {
         st = ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio contains no samples");
         goto out;
-    }
-
-    mono = malloc(n * sizeof *mono);
-    if (!mono) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
-    for (size_t i = 0; i < n; i++) {
-        float s = 0.f;
-        for (size_t c = 0; c < ch; c++) s += interleaved[i * ch + c];
-        s /= (float)ch;
-        /* Float files may hold NaN or values beyond full scale; integer ones never do. */
-        if (!isfinite(s)) {
-            st = ac_fail(err, AC_ERR_BAD_AUDIO, "sample %zu is not a finite number", i);
-            goto out;
-        }
-        mono[i] = s > 1.f ? 1.f : s < -1.f ? -1.f : s;
     }
 
     out->src_rate = info.samplerate;

@@ -20,7 +20,10 @@
 
 /* A decoded clip. Owns `samples` (free with ac_audio_free). */
 typedef struct ac_audio {
-    float *samples;       /* [n] mono, in [-1, 1], at `rate` */
+    float *samples;       /* [n] mono at `rate`: in [-1, 1] at the source rate; resampling is
+                           * band-limited, so it may ring a little past full scale (up to
+                           * ~12% for clipped input, found by fuzz_audio). Not clamped, so
+                           * that training (`audioclass decode`) and serving see the same. */
     size_t n;
     int rate;             /* rate of `samples` (the requested target rate) */
     int src_rate;         /* as stored in the input */

@@ -40,7 +40,12 @@ int ac_ogg_vorbis_headers_ok(const unsigned char *data, size_t len, char *why, s
     }
     memcpy(buf, data, len);
     ogg_sync_wrote(&oy, (long)len);
-    if (ogg_sync_pageout(&oy, &og) != 1) goto out; /* no page: libsndfile fails before Vorbis */
+    /* libsndfile (ogg_sync_next_page) skips bytes that are not a page, e.g. a first page
+     * with a bad checksum, and classifies the first good page: so must we, or such a page
+     * smuggles a Vorbis stream with bad headers past the guard (found by fuzz_http). */
+    int first;
+    while ((first = ogg_sync_pageout(&oy, &og)) < 0) {}
+    if (first != 1) goto out; /* no page: libsndfile fails before Vorbis */
     long serial = ogg_page_serialno(&og);
     ogg_stream_init(&os, (int)serial);
     have_stream = 1;

@@ -33,6 +33,7 @@ struct ac_scheduler {
     job *pool, *free_list, *head, *tail;
     int depth;
     size_t *queued_windows;    /* [n_models] windows waiting per model */
+    size_t held_samples;       /* samples of jobs submitted whose callback has not returned */
     int shutting, stopped;
 
     pthread_t thread;
@@ -113,6 +114,12 @@ static void run_batch(ac_scheduler *s, int model, int nb, size_t windows)
         r.batch_pos = i;
         j->done(j->user, &r);
     }
+    /* The callbacks are done with the samples: their memory may be freed now. */
+    size_t held = 0;
+    for (int i = 0; i < nb; i++) held += s->batch[i].n;
+    pthread_mutex_lock(&s->mu);
+    s->held_samples -= held;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void *dispatcher(void *arg)
@@ -236,6 +243,9 @@ ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, 
         st = AC_ERR_SHUTTING_DOWN;
     } else if (!s->free_list) {
         st = AC_ERR_QUEUE_FULL;
+    } else if (s->cfg.max_samples && s->held_samples &&
+               (s->held_samples >= s->cfg.max_samples || n > s->cfg.max_samples - s->held_samples)) {
+        st = AC_ERR_QUEUE_FULL; /* over the memory cap; an idle scheduler takes any one clip */
     } else {
         job *j = s->free_list;
         s->free_list = j->next;
@@ -245,6 +255,7 @@ ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, 
         s->tail = j;
         s->depth++;
         s->queued_windows[model] += windows;
+        s->held_samples += n;
         pthread_cond_signal(&s->work);
     }
     pthread_mutex_unlock(&s->mu);
@@ -257,6 +268,14 @@ int ac_scheduler_queue_depth(ac_scheduler *s)
     int d = s->depth;
     pthread_mutex_unlock(&s->mu);
     return d;
+}
+
+size_t ac_scheduler_held_samples(ac_scheduler *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->held_samples;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 int ac_scheduler_accepting(ac_scheduler *s)

@@ -4,7 +4,9 @@
  * A job is one decoded clip (mono floats at the model's sample rate) for one of the models
  * the scheduler was created with. ac_scheduler_submit never blocks: when the bounded queue
  * is full it answers AC_ERR_QUEUE_FULL at once, and after shutdown began
- * AC_ERR_SHUTTING_DOWN. The dispatcher takes the oldest queued job, waits until its model
+ * AC_ERR_SHUTTING_DOWN. The queue is bounded twice: in jobs (queue_size) and, because a
+ * job may be a long clip, in samples held (max_samples: every sample from submit until its
+ * callback returns, i.e. queued and running), so that queued audio has a memory ceiling. The dispatcher takes the oldest queued job, waits until its model
  * has `max_batch` windows queued or the oldest job has waited `max_wait_ms`, then hands up
  * to `max_batch` windows of that model's jobs (oldest first, at least one job) to
  * ac_classify_many with the model's own workspace, created once at start. Jobs of one
@@ -36,6 +38,12 @@ typedef struct ac_sched_config {
     int max_batch;       /* windows per ac_classify_many call (and per workspace); >= 1 */
     double max_wait_ms;  /* how long the oldest job may wait for its batch to fill; >= 0 */
     int threads;         /* OpenMP threads per forward pass; 0 = omp_get_max_threads() */
+    size_t max_samples;  /* samples held by accepted jobs, queued or running (0: no limit).
+                          * A job that would exceed it is refused with AC_ERR_QUEUE_FULL,
+                          * except when no job is held at all: one clip is always taken, so
+                          * a clip longer than the cap is still served when the server is
+                          * idle. Held memory is then at most 4 * max(max_samples, one clip)
+                          * bytes. */
 } ac_sched_config;
 
 /* What the callback receives. Valid during the callback only, except `pred` (see above). */
@@ -60,12 +68,15 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
 
 /* Queues samples[n] for models[model]. On AC_OK, done(user, result) will be called exactly
  * once from the dispatcher; on any other code it will not. AC_ERR_INVALID_ARG (bad model
- * index, NULL), AC_ERR_AUDIO_EMPTY (n == 0), AC_ERR_QUEUE_FULL, AC_ERR_SHUTTING_DOWN. */
+ * index, NULL), AC_ERR_AUDIO_EMPTY (n == 0), AC_ERR_QUEUE_FULL (queue_size jobs queued, or
+ * max_samples would be exceeded), AC_ERR_SHUTTING_DOWN. */
 ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, size_t n,
                               ac_job_done_fn done, void *user);
 
 /* Jobs queued and not yet running. */
 int ac_scheduler_queue_depth(ac_scheduler *s);
+/* Samples held by accepted jobs whose callback has not returned (queued or running). */
+size_t ac_scheduler_held_samples(ac_scheduler *s);
 /* 1 while submit can accept jobs (shutdown has not begun). */
 int ac_scheduler_accepting(ac_scheduler *s);
 

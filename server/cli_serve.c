@@ -111,7 +111,8 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     ac_sched_config sc = {.queue_size = cfg.queue_size, .max_batch = cfg.max_batch,
-                          .max_wait_ms = cfg.max_batch_wait_ms, .threads = cfg.threads};
+                          .max_wait_ms = cfg.max_batch_wait_ms, .threads = cfg.threads,
+                          .max_samples = (size_t)(cfg.max_queue_bytes / sizeof(float))};
     if (ac_scheduler_create(models, reg.n, &sc, &sched, err) ||
         http_server_start(&cfg, &reg, sched, keys, &h, err)) {
         log_error("startup_failed", err);

@@ -124,7 +124,9 @@ static enum MHD_Result finish_body(request *rq)
 {
     http_server *s = rq->srv;
     if (rq->pp) {
-        MHD_destroy_post_processor(rq->pp); /* flushes the last part */
+        /* Flushes the last part. MHD_NO: the body ended inside a part (no closing
+         * boundary), so the file is cut short: refuse it rather than classify a fragment. */
+        if (MHD_destroy_post_processor(rq->pp) != MHD_YES) rq->pp_failed = 1;
         rq->pp = NULL;
     }
     if (rq->status) return MHD_YES; /* already answered (body over the limit) */

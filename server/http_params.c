@@ -1,5 +1,6 @@
 /* http_params.c - query parameters shared by the routes: lookup, strict integers, the
  * ?model= choice (optional when one model is loaded), and the 400 that names a bad value. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -12,7 +13,9 @@ const char *http_arg(request *rq, const char *key)
 
 long http_parse_int(const char *s, long lo, long hi)
 {
-    if (!s || !*s) return -1;
+    /* Digits with an optional '-' only: strtol alone would also take " 7" and "+7". */
+    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+        return -1;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);

@@ -44,6 +44,10 @@ static const opt k_opts[] = {
      60000, "MS", "how long the oldest queued request waits for its batch to fill"},
     {"max-body-bytes", "AUDIOCLASS_MAX_BODY_BYTES", T_BYTES, F(max_body_bytes), "20M", 1,
      4294967296.0, "BYTES", "largest upload (K/M/G suffixes = KiB/MiB/GiB); beyond it: 413"},
+    {"max-queue-bytes", "AUDIOCLASS_MAX_QUEUE_BYTES", T_BYTES, F(max_queue_bytes), "1G", 0,
+     1099511627776.0, "BYTES",
+     "memory for decoded audio waiting for or in inference (4 bytes a sample; 0: no\n"
+     "limit); beyond it: 503 + Retry-After. One clip is always taken when none is held"},
     {"max-audio-seconds", "AUDIOCLASS_MAX_AUDIO_SECONDS", T_NUM, F(max_audio_seconds), "600",
      0.001, 86400, "S", "longest clip accepted; beyond it: 413"},
     {"request-timeout", "AUDIOCLASS_REQUEST_TIMEOUT", T_INT, F(request_timeout_s), "30", 0,

@@ -28,6 +28,7 @@ typedef struct serve_config {
     int max_batch;                  /* windows per forward pass */
     double max_batch_wait_ms;
     double max_body_bytes;          /* double so that 1G etc. parse uniformly; whole bytes */
+    double max_queue_bytes;         /* decoded audio held by the scheduler; 0 = no limit */
     double max_audio_seconds;
     int request_timeout_s;          /* idle connection timeout; 0 = none */
     int max_connections;

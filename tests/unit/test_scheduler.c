@@ -338,3 +338,45 @@ Test(scheduler, lowering_the_wait_releases_a_waiting_batch)
     seen_free(&sn);
     ac_model_free(m);
 }
+
+/* Issue 8: the queue is bounded in memory too, not only in clips: samples held by accepted
+ * jobs (queued or running) never pass max_samples, except for one clip on an idle queue. */
+Test(scheduler, memory_cap_refuses_at_once)
+{
+    ac_model *m = load("tests/golden/zoo1d.safetensors");
+    const ac_model *ms[] = {m};
+    char err[AC_ERR_LEN];
+    ac_sched_config cfg = {.queue_size = 8, .max_batch = 64, .max_wait_ms = 60000, .threads = 2,
+                           .max_samples = 1000};
+    ac_scheduler *s = NULL;
+    cr_assert_eq(ac_scheduler_create(ms, 1, &cfg, &s, err), AC_OK, "%s", err);
+    seen sn;
+    tag tags[MAXJ];
+    seen_init(&sn, tags);
+    float clip[2000];
+    tu_fill_random(clip, 2000, 4);
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 800, on_done, &tags[0]), AC_OK);
+    double t0 = now_s();
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 800, on_done, &tags[1]), AC_ERR_QUEUE_FULL);
+    cr_assert_lt(now_s() - t0, 0.5, "submit blocked");
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 200, on_done, &tags[2]), AC_OK); /* exactly at the cap */
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 1, on_done, &tags[3]), AC_ERR_QUEUE_FULL);
+    cr_assert_eq(ac_scheduler_held_samples(s), 1000);
+    cr_assert_eq(ac_scheduler_queue_depth(s), 2); /* the job bound is not what refused */
+    cr_assert_eq(ac_scheduler_shutdown(s, 30000), 1);
+    cr_assert_eq(sn.count, 2);
+    cr_assert_eq(ac_scheduler_held_samples(s), 0, "samples released after the callbacks");
+    ac_scheduler_free(s);
+
+    /* An idle scheduler takes one clip larger than the cap, and nothing more after it. */
+    cfg.max_samples = 100;
+    cr_assert_eq(ac_scheduler_create(ms, 1, &cfg, &s, err), AC_OK, "%s", err);
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 2000, on_done, &tags[4]), AC_OK);
+    cr_assert_eq(ac_scheduler_submit(s, 0, clip, 1, on_done, &tags[5]), AC_ERR_QUEUE_FULL);
+    cr_assert_eq(ac_scheduler_shutdown(s, 30000), 1);
+    ac_scheduler_free(s);
+    cr_assert_eq(sn.count, 3);
+    cr_assert_eq(sn.res[4].status, AC_OK);
+    seen_free(&sn);
+    ac_model_free(m);
+}

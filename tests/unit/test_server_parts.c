@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "http_internal.h"
 #include "media_type.h"
 #include "request_id.h"
 #include "serve_config.h"
@@ -28,6 +29,7 @@ Test(serve_config, defaults)
     cr_assert_str_eq(c.models_dir, "models");
     cr_assert_eq(c.n_models, 0);
     cr_assert_eq(c.max_body_bytes, 20.0 * 1024 * 1024);
+    cr_assert_eq(c.max_queue_bytes, 1024.0 * 1024 * 1024); /* queued audio has a memory cap */
     cr_assert_eq(c.shutdown_timeout_s, 30);
     cr_assert_null(c.api_key_file);
     cr_assert_null(c.cors_origin);
@@ -147,4 +149,18 @@ Test(auth, keys_from_file)
     cr_assert_null(a);
     unlink(path);
     cr_assert_eq(auth_load(path, &a, err), AC_ERR_IO);
+}
+
+/* Issue 8 (found by tests/fuzz/fuzz_params.c): query integers are digits with an optional
+ * '-', nothing else; strtol alone took leading blanks and '+'. */
+Test(params, strict_integers)
+{
+    cr_assert_eq(http_parse_int("7", 1, 1000), 7);
+    cr_assert_eq(http_parse_int("0007", 1, 1000), 7);
+    cr_assert_eq(http_parse_int("1000", 1, 1000), 1000);
+    cr_assert_eq(http_parse_int("-3", -5, 5), -3);
+    const char *bad[] = {" 7", "+7", "\t7", "7 ", "7x", "", "-", "1001", "0", "99999999999999999999999", "0x10"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(http_parse_int(bad[i], 1, 1000), -1, "\"%s\" accepted", bad[i]);
+    cr_assert_eq(http_parse_int(NULL, 1, 1000), -1);
 }
