@@ -11,7 +11,6 @@ also scored with the dequantized weights the engine computes with (F32 vs I8 cha
 """
 import argparse
 import copy
-import json
 import os
 import sys
 import time

@@ -157,7 +157,7 @@ def main():
     net = nets.M5(len(labels))
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
     ck_path = os.path.join(args.out, "last.pt")
-    start, history, commands, best = 1, [], [], -1
+    start, history, commands = 1, [], []
     if args.resume and os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu")
         net.load_state_dict(ck["model"])
