@@ -28,6 +28,7 @@ __attribute__((target("avx2,fma"))) static double run_avx2(long iters, float *si
     for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
         for (int k = 0; k < INNER; k++)
+#pragma GCC unroll 16
             for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
     float out[8];
     __m256 s = acc[0];
@@ -43,6 +44,7 @@ __attribute__((target("avx512f"))) static double run_avx512(long iters, float *s
     for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
         for (int k = 0; k < INNER; k++)
+#pragma GCC unroll 16
             for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
     __m512 s = acc[0];
     for (int i = 1; i < CHAINS; i++) s = _mm512_add_ps(s, acc[i]);
