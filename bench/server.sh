@@ -24,7 +24,7 @@ command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 1; 
 "$B/tests/tools/mkaudio" "$T/env.wav" wav16 44100 2 5 noise 2 >/dev/null
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-wait_up() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" -X POST --data-binary @"$T/speech.wav" && return 0; sleep 0.2; done; echo "server at $1 did not come up"; exit 1; }
+wait_up() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" -H "Content-Type: audio/wav" -X POST --data-binary @"$T/speech.wav" && return 0; sleep 0.2; done; echo "server at $1 did not come up"; exit 1; }
 
 "$EXE" serve --port 18181 --model "m5-speech=$M5" --model "envnet-esc50=$ENV" 2>"$T/ac.log" &
 PIDS+=($!); AC_PID=$!
@@ -36,7 +36,7 @@ RSS_AC0=$(rss_kb $AC_PID); RSS_PY0=$(rss_kb $PY_PID)
 
 # run NAME URL BODY CONNS DELAY_MS -> prints the RESULT line fields
 run() {
-  BODY=$3 DELAY_MS=$5 wrk -t1 -c"$4" -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" "$2" 2>&1 | grep RESULT | sed "s/^RESULT /$1 /"
+  BODY=$3 DELAY_MS=$5 wrk -t1 -c"$4" -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" "$2" 2>&1 | grep RESULT | sed "s#^RESULT #$1 #"
 }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 

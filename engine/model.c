@@ -774,6 +774,16 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
     return AC_OK;
 }
 
+int ac_workspace_batch_for_budget(const ac_model *m, int max_batch, int threads, size_t budget_bytes)
+{
+    if (threads <= 0) threads = omp_get_max_threads();
+    size_t fixed = m->max_scratch * (size_t)threads * sizeof(float);
+    size_t per_item = (2 * m->max_act + (size_t)m->info.window + (size_t)m->info.n_labels) * sizeof(float);
+    size_t b = budget_bytes > fixed ? (budget_bytes - fixed) / per_item : 1;
+    if (b < 1) b = 1;
+    return b < (size_t)max_batch ? (int)b : max_batch;
+}
+
 void ac_workspace_free(ac_workspace *ws)
 {
     if (!ws) return;

@@ -86,6 +86,10 @@ void ac_model_layer_describe(const ac_model *m, int i, char *buf, size_t len);
 ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_workspace **out,
                               char *err);
 void ac_workspace_free(ac_workspace *ws); /* NULL is a no-op */
+/* Largest batch (<= max_batch) whose workspace takes at most budget_bytes (at least 1).
+ * EnvNet needs 2 x 3.8 MB of activations per window, M5 0.13 MB: one batch size for both
+ * would either starve M5 or spend hundreds of MB on EnvNet. */
+int ac_workspace_batch_for_budget(const ac_model *m, int max_batch, int threads, size_t budget_bytes);
 int ac_workspace_max_batch(const ac_workspace *ws);
 int ac_workspace_threads(const ac_workspace *ws);
 /* Seconds spent in each executable layer by forward passes through ws ([layer count]). */

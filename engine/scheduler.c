@@ -205,7 +205,10 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
             return ac_fail(err, AC_ERR_INVALID_ARG, "model %d is NULL", i);
         }
         s->models[i] = models[i];
-        ac_status st = ac_workspace_create(models[i], cfg->max_batch, cfg->threads, &s->ws[i], err);
+        /* max_batch windows still form one scheduling batch; ac_classify_many runs them in
+         * forward passes as large as the model's workspace budget allows */
+        int wb = ac_workspace_batch_for_budget(models[i], cfg->max_batch, cfg->threads, AC_SCHED_WORKSPACE_BUDGET);
+        ac_status st = ac_workspace_create(models[i], wb, cfg->threads, &s->ws[i], err);
         if (st) {
             destroy(s);
             return st;

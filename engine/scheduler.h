@@ -33,6 +33,11 @@
 
 typedef struct ac_scheduler ac_scheduler;
 
+/* Memory for each model's workspace (activations, scratch, batch buffers): EnvNet runs 8
+ * windows per forward pass within it, M5 the whole max_batch. Throughput at 8 vs 10 windows
+ * per pass is the same for EnvNet (its convolutions parallelise within a window). */
+#define AC_SCHED_WORKSPACE_BUDGET ((size_t)64 << 20)
+
 typedef struct ac_sched_config {
     int queue_size;      /* jobs waiting (not yet running), across all models; >= 1 */
     int max_batch;       /* windows per ac_classify_many call (and per workspace); >= 1 */
