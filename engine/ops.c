@@ -103,6 +103,28 @@ static void im2col_chunk(const float *x, int h, int w, const ac_conv_params *p, 
             }
 }
 
+/* The transposed layout for strided one-row convolutions: row j of `rows` holds the K
+ * inputs of output position p0+j, channel after channel. Each channel's kw taps are
+ * contiguous in the input, so a row is a few memcpys, where im2col would gather every
+ * value with a stride (M5's first layer: 80 taps, stride 16). */
+static void im2row_chunk(const float *x, int w, const ac_conv_params *p, int p0, int cols, float *rows)
+{
+    const int cin_g = p->cin / p->groups, kw = p->kw;
+    for (int j = 0; j < cols; j++) {
+        int ix0 = (p0 + j) * p->sw - p->pad_l;
+        float *dst = rows + (size_t)j * cin_g * kw;
+        /* taps [a, b) lie inside the input; padding can exceed the kernel, so clamp both */
+        int a = -ix0 < 0 ? 0 : -ix0 > kw ? kw : -ix0;
+        int b = w - ix0 > kw ? kw : w - ix0 < a ? a : w - ix0;
+        for (int ci = 0; ci < cin_g; ci++, dst += kw) {
+            memset(dst, 0, (size_t)a * sizeof *dst);
+            if (b > a) /* (never form a pointer before the input: ix0 + a >= 0) */
+                memcpy(dst + a, x + (size_t)ci * w + (ix0 + a), (size_t)(b - a) * sizeof *dst);
+            memset(dst + b, 0, (size_t)(kw - b) * sizeof *dst);
+        }
+    }
+}
+
 void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
                const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
 {
@@ -116,6 +138,8 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const long tasks = (long)n * G * nchunks;
     const size_t slice = ac_conv2d_scratch(p, h, w);
     const int nt = team(threads, tasks, (double)n * p->cout * K * P);
+    /* one-row, strided, undilated: contiguous rows beat a strided column gather */
+    const int by_rows = h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
 
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (long t = 0; t < tasks; t++) {
@@ -128,9 +152,13 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
         /* with a fused pool the GEMM writes a chunk buffer after the columns, else y itself */
         float *dst = pw > 0 ? col + (size_t)K * cols : yg + p0;
         const int ld = pw > 0 ? cw : P;
-        im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
-        /* dst[cout_g, cw] (row stride ld) = wg[cout_g, K] . col[K, cw] */
-        ac_sgemm(0, cout_g, cw, K, wg, K, col, cw, dst, ld);
+        if (by_rows) { /* dst[cout_g, cw] = wg[cout_g, K] . rows[cw, K]^T */
+            im2row_chunk(xg, w, p, p0, cw, col);
+            ac_sgemm(1, cout_g, cw, K, wg, K, col, K, dst, ld);
+        } else { /* dst[cout_g, cw] (row stride ld) = wg[cout_g, K] . col[K, cw] */
+            im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
+            ac_sgemm(0, cout_g, cw, K, wg, K, col, cw, dst, ld);
+        }
         for (int o = 0; o < cout_g; o++) {
             float bv = bias ? bias[g * cout_g + o] : 0.f, *r = dst + (size_t)o * ld;
             if (relu)

@@ -71,6 +71,16 @@ Test(ops, conv1d_basic_stride_and_odd_sizes)
     check_conv((ac_conv_params){7, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 1, 13, 0, 2, 3);
 }
 
+/* strided one-row convs take the im2row path: padding on both sides, groups, odd tails */
+Test(ops, conv1d_strided_rows_with_padding_and_groups)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    check_conv((ac_conv_params){3, 4, 1, 1, 7, 1, 3, 1, 1, 0, 0, 5, 2, 0}, 2, 1, 50, 0, 2, 12);
+    check_conv((ac_conv_params){4, 6, 2, 1, 5, 1, 2, 1, 1, 0, 0, 1, 3, 0}, 3, 1, 41, 1, 2, 13);
+    check_conv((ac_conv_params){1, 8, 1, 1, 9, 1, 4, 1, 1, 0, 0, 9, 9, 0}, 2, 1, 30, 1, 1, 14);
+    check_conv((ac_conv_params){2, 3, 1, 1, 3, 1, 2, 1, 1, 0, 0, 7, 6, 0}, 1, 1, 5, 0, 1, 15); /* pad > kernel */
+}
+
 Test(ops, conv1d_dilation_and_causal_padding)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
