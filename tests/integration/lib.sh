@@ -29,3 +29,46 @@ write_wav() {
     LC_ALL=C awk -v n="$bytes" 'BEGIN { srand(7); for (i = 0; i < n; i += 2) { v = int((rand() - 0.5) * 8000); if (v < 0) v += 65536; printf "%c%c", v % 256, int(v / 256) } }'
   } >"$path"
 }
+
+# --- helpers for tests that start servers (they need EXE and T; WRAP, a command put before
+# the server, e.g. valgrind, and SLOW, a time multiplier, are optional) ---
+
+# start NAME ARGS...: starts `audioclass serve ARGS` on a free loopback port (env from the
+# caller); sets PID, PORT and URL, and adds PID to PIDS for the caller's cleanup.
+start() {
+  local name=$1
+  shift
+  ${WRAP:-} "$EXE" serve --port 0 --bind 127.0.0.1 "$@" 2>"$T/$name.log" &
+  PID=$!
+  PIDS+=("$PID")
+  PORT=""
+  for _ in $(seq $((100 * ${SLOW:-1}))); do
+    PORT=$(grep -m1 '"event":"listening"' "$T/$name.log" 2>/dev/null | jq -r .port)
+    [ -n "$PORT" ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$PORT" ]; then
+    bad "server $name started"
+    cat "$T/$name.log"
+    exit 1
+  fi
+  URL=http://127.0.0.1:$PORT
+}
+# stop: SIGTERM, then the exit status (124 if it did not exit in time).
+stop() {
+  kill -TERM "$PID"
+  for _ in $(seq $((200 * ${SLOW:-1}))); do
+    kill -0 "$PID" 2>/dev/null || { wait "$PID"; return $?; }
+    sleep 0.1
+  done
+  return 124
+}
+# req OUT PATH CURL_ARGS...: body to OUT, headers to OUT.h; prints the HTTP status.
+req() {
+  local out=$1 path=$2
+  shift 2
+  curl -s -m $((30 * ${SLOW:-1})) -o "$out" -D "$out.h" -w '%{http_code}' "$@" "$URL$path"
+}
+# header FILE NAME: the value of header NAME saved by req in FILE.h.
+header() { grep -i "^$2:" "$1.h" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }

@@ -27,39 +27,6 @@ cleanup() {
 trap cleanup EXIT
 Z1=$SRC/tests/golden/zoo1d.safetensors
 
-start() { # start NAME ARGS...: sets PID, PORT, URL
-  local name=$1
-  shift
-  $WRAP "$EXE" serve --port 0 --bind 127.0.0.1 "$@" 2>"$T/$name.log" &
-  PID=$!
-  PIDS+=("$PID")
-  PORT=""
-  for _ in $(seq $((100 * SLOW))); do
-    PORT=$(grep -m1 '"event":"listening"' "$T/$name.log" 2>/dev/null | jq -r .port)
-    [ -n "$PORT" ] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$PORT" ]; then
-    bad "server $name started"
-    cat "$T/$name.log"
-    exit 1
-  fi
-  URL=http://127.0.0.1:$PORT
-}
-stop() { # SIGTERM, then the exit status (124 if it did not exit in time)
-  kill -TERM "$PID"
-  for _ in $(seq $((200 * SLOW))); do
-    kill -0 "$PID" 2>/dev/null || { wait "$PID"; return $?; }
-    sleep 0.1
-  done
-  return 124
-}
-req() { # req OUT PATH CURL_ARGS...: body to OUT, headers to OUT.h; prints the status
-  local out=$1 path=$2
-  shift 2
-  curl -s -m $((30 * SLOW)) -o "$out" -D "$out.h" -w '%{http_code}' "$@" "$URL$path"
-}
 is_error_json() { jq -e '(.error.code | type == "string") and (.error.message | length > 0) and (.request_id | length > 0)' "$1" >/dev/null 2>&1; }
 expect_error() { # DESCRIPTION STATUS CODE PATH CURL_ARGS...
   local d=$1 status=$2 code=$3 path=$4

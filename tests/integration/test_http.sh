@@ -21,43 +21,6 @@ trap cleanup EXIT
 Z1=$SRC/tests/golden/zoo1d.safetensors
 Z2=$SRC/tests/golden/zoo2d.safetensors
 
-# start NAME ARGS...: starts `audioclass serve ARGS` (env from the caller), sets PID and URL.
-start() {
-  local name=$1
-  shift
-  "$EXE" serve --port 0 --bind 127.0.0.1 "$@" 2>"$T/$name.log" &
-  PID=$!
-  PIDS+=("$PID")
-  local port=""
-  for _ in $(seq 100); do
-    port=$(grep -m1 '"event":"listening"' "$T/$name.log" 2>/dev/null | jq -r .port)
-    [ -n "$port" ] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$port" ]; then
-    bad "server $name started"
-    cat "$T/$name.log"
-    exit 1
-  fi
-  URL=http://127.0.0.1:$port
-}
-# stop: SIGTERM, then the exit status (124 if it did not exit within 20 s).
-stop() {
-  kill -TERM "$PID"
-  for _ in $(seq 200); do
-    kill -0 "$PID" 2>/dev/null || { wait "$PID"; return $?; }
-    sleep 0.1
-  done
-  return 124
-}
-# req OUT PATH CURL_ARGS...: body to OUT, headers to OUT.h; prints the HTTP status.
-req() {
-  local out=$1 path=$2
-  shift 2
-  curl -s -o "$out" -D "$out.h" -w '%{http_code}' "$@" "$URL$path"
-}
-header() { grep -i "^$2:" "$1.h" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
 # expect_error DESCRIPTION STATUS CODE PATH CURL_ARGS...: status and error.code of a request.
 expect_error() {
   local d=$1 status=$2 code=$3 path=$4
