@@ -31,7 +31,7 @@ m5)
 envnet)
     DATA=${2:-/work/shared/data/esc50}
     nice -n 10 $PY models/train/prep.py esc50 --data "$DATA" --out $R/cache/esc50-16k
-    REC="--epochs 20 --batch 32 --lr 0.01 --bc 0 --val-every 10 --seed 1"
+    REC="--epochs 40 --batch 32 --lr 0.01 --bc 0 --val-every 10 --seed 1"
     nice -n 10 $PY models/train/train_envnet.py --cache $R/cache/esc50-16k --out $R/envnet $REC --resume > $R/envnet.log 2>&1
     nice -n 10 $PY models/train/finalize.py --checkpoint $R/envnet/last.pt --cache $R/cache/esc50-16k \
         --results $R/envnet/results.json --pictures models/envnet-esc50 \
