@@ -36,6 +36,21 @@ def save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
+def resume_or_start(out_dir, net, opt, resume):
+    """Loads out_dir/last.pt into net and opt when resuming. Returns (checkpoint path,
+    first epoch, history, commands so far with this run's command line appended)."""
+    ck_path = os.path.join(out_dir, "last.pt")
+    start, history, commands = 1, [], []
+    if resume and os.path.exists(ck_path):
+        ck = torch.load(ck_path, map_location="cpu")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, history, commands = ck["epoch"] + 1, ck["history"], ck.get("commands", [])
+        print(f"resumed from {ck_path} at epoch {ck['epoch']}", file=sys.stderr)
+    commands.append(" ".join([sys.executable] + sys.argv))
+    return ck_path, start, history, commands
+
+
 def confusion(y_true, y_pred, n):
     cm = np.zeros((n, n), np.int64)
     np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)

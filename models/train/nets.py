@@ -5,7 +5,6 @@ file, plus a `graph()` that lists its layers in the JSON form the C engine reads
 (models/FORMAT.md). The C engine has no model-specific code: these two functions are the
 whole contract, so a change here is a change of the file format's content, not of C.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

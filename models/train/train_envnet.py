@@ -146,16 +146,8 @@ def main():
     torch.manual_seed(args.seed)
     net = nets.EnvNet(len(labels))
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
-    ck_path = os.path.join(args.out, "last.pt")
-    start, history, commands = 1, [], []
-    if args.resume and os.path.exists(ck_path):
-        ck = torch.load(ck_path, map_location="cpu")
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        start, history, commands = ck["epoch"] + 1, ck["history"], ck.get("commands", [])
-        print(f"resumed from {ck_path} at epoch {ck['epoch']}", file=sys.stderr)
-    command = " ".join([sys.executable] + sys.argv)
-    commands.append(command)
+    ck_path, start, history, commands = common.resume_or_start(args.out, net, opt, args.resume)
+    command = commands[-1]
     steps_per_epoch = int(np.ceil(len(tr_x) / args.batch))
     total_steps = args.epochs * steps_per_epoch
     pool = concurrent.futures.ThreadPoolExecutor(1)
