@@ -23,7 +23,6 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "models", "train"))
 import export  # noqa: E402
-import nets  # noqa: E402
 
 CASES = [  # (model file, batch, threads)
     ("models/m5-speech.safetensors", 1, 1),
@@ -33,24 +32,6 @@ CASES = [  # (model file, batch, threads)
     ("models/envnet-esc50.safetensors", 10, 1),
     ("models/envnet-esc50.safetensors", 10, 2),
 ]
-
-
-def load_torch(path):
-    tensors, md = export.read_safetensors(path)
-    labels = json.loads(md["labels"])
-    net = nets.ARCHS[md["arch"]](len(labels))
-    sd = {}
-    for name, t in tensors.items():
-        if name.endswith("_scale"):
-            continue
-        w = t.astype(np.float32)
-        if t.dtype == np.int8:
-            s = tensors[name + "_scale"]
-            w = (w.reshape(w.shape[0], -1) * s[:, None]).reshape(w.shape)
-        sd[name] = torch.from_numpy(np.ascontiguousarray(w))
-    missing = net.load_state_dict(sd, strict=False)
-    assert not missing.unexpected_keys and all(k.endswith("num_batches_tracked") for k in missing.missing_keys)
-    return net.eval(), md
 
 
 def time_torch(net, batch, threads, seconds):
@@ -96,7 +77,7 @@ def main():
         if not os.path.exists(path):
             print(f"{rel}: missing, skipped")
             continue
-        net, md = load_torch(path)
+        net, _, _, md = export.load_model_file(path)
         t = time_torch(net, batch, threads, args.seconds)
         e = time_engine(path, batch, threads, args.seconds)
         key = (md["name"], batch)

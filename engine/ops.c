@@ -2,9 +2,12 @@
 #include "ops.h"
 
 #include "blas.h"
+#include "conv_direct.h"
+#include "linear_direct.h"
 
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Columns per im2col chunk are chosen so a chunk holds about this many floats (512 KiB):
@@ -22,6 +25,34 @@ static int linear_tile_rows(const ac_matrix *W)
 }
 
 ac_status ac_ops_init(char *err) { return ac_blas_init(err); }
+
+static int direct_setting = -1; /* -1: not decided yet (AUDIOCLASS_KERNELS read on first use) */
+
+static int cpu_has_avx512f(void)
+{
+    static int cpu = -1;
+    if (cpu < 0) {
+        __builtin_cpu_init();
+        cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return cpu;
+}
+
+int ac_ops_direct(void)
+{
+    if (direct_setting < 0) {
+        const char *e = getenv("AUDIOCLASS_KERNELS");
+        direct_setting = !(e && !strcmp(e, "blas"));
+    }
+    return direct_setting && cpu_has_avx512f();
+}
+
+int ac_ops_set_direct(int on)
+{
+    int prev = ac_ops_direct();
+    direct_setting = on ? 1 : 0;
+    return prev;
+}
 
 /* Threads worth starting for `tasks` independent pieces of `work` (multiply-adds or
  * element visits) in all. Waking a team and meeting at its barrier costs microseconds,
@@ -140,6 +171,8 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const int nt = team(threads, tasks, (double)n * p->cout * K * P);
     /* one-row, strided, undilated: contiguous rows beat a strided column gather */
     const int by_rows = h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
+    /* one-row, stride 1, unpadded: the direct kernel (conv_direct.h) when the CPU has it */
+    const int direct = ac_ops_direct() && ac_conv_direct_fits(p, h);
 
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (long t = 0; t < tasks; t++) {
@@ -152,6 +185,13 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
         /* with a fused pool the GEMM writes a chunk buffer after the columns, else y itself */
         float *dst = pw > 0 ? col + (size_t)K * cols : yg + p0;
         const int ld = pw > 0 ? cw : P;
+        const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
+        if (direct) { /* dst[cout_g, cw] = relu(bg + wg (*) xg[:, p0 : p0 + cw + kw - 1]) */
+            ac_conv_direct_rows(xg + p0, w, wg, bg, relu, cout_g, cin_g, p->kw, cw, dst, ld);
+            if (pw > 0)
+                ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
+            continue;
+        }
         if (by_rows) { /* dst[cout_g, cw] = wg[cout_g, K] . rows[cw, K]^T */
             im2row_chunk(xg, w, p, p0, cw, col);
             ac_sgemm(1, cout_g, cw, K, wg, K, col, K, dst, ld);
@@ -160,7 +200,7 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
             ac_sgemm(0, cout_g, cw, K, wg, K, col, cw, dst, ld);
         }
         for (int o = 0; o < cout_g; o++) {
-            float bv = bias ? bias[g * cout_g + o] : 0.f, *r = dst + (size_t)o * ld;
+            float bv = bg ? bg[o] : 0.f, *r = dst + (size_t)o * ld;
             if (relu)
                 for (int j = 0; j < cw; j++) r[j] = r[j] + bv > 0.f ? r[j] + bv : 0.f;
             else if (bias)
@@ -280,6 +320,14 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
     const int out = W->rows, in = W->cols;
     const int tile = linear_tile_rows(W), tiles = (out + tile - 1) / tile;
     const size_t slice = ac_linear_scratch(W);
+    if (W->dtype != AC_F32 && n <= AC_LINEAR_DIRECT_MAX_BATCH && ac_ops_direct()) {
+        const int rows = 32, blocks = (out + rows - 1) / rows;
+        const int nt = team(threads, blocks, (double)n * out * in);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+        for (int t = 0; t < blocks; t++)
+            ac_linear_direct_rows(x, n, W, bias, relu, t * rows, t * rows + rows < out ? t * rows + rows : out, y);
+        return;
+    }
     const int nt = team(threads, tiles, (double)(n + 1) * out * in); /* +1: dequantization */
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {

@@ -42,6 +42,14 @@ typedef struct ac_matrix {
 #include "status.h"
 ac_status ac_ops_init(char *err);
 
+/* The hand-written AVX-512 kernels (conv_direct.h, linear_direct.h) run where the CPU has
+ * AVX-512F and a layer fits them; elsewhere im2col/dequantize + SGEMM. ac_ops_direct() says
+ * whether they are on; ac_ops_set_direct(0) turns them off (1: back on where the CPU has
+ * them) for tests and A/B measurements and returns the previous setting; not to be flipped
+ * while ops run. AUDIOCLASS_KERNELS=blas in the environment starts with them off. */
+int ac_ops_direct(void);
+int ac_ops_set_direct(int on);
+
 /* Output length along one axis: floor((in + lo + hi - dil*(k-1) - 1) / stride) + 1; <= 0
  * when the input is too small. */
 int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi);

@@ -21,7 +21,6 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export  # noqa: E402
 import finalize  # noqa: E402
-import nets  # noqa: E402
 import prep  # noqa: E402
 
 
@@ -34,20 +33,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    tensors, md = export.read_safetensors(args.model)
-    arch, labels = md["arch"], json.loads(md["labels"])
-    net = nets.ARCHS[arch](len(labels))
-    sd = net.state_dict()
-    for k in sd:
-        if k.endswith("num_batches_tracked"):
-            continue
-        t = tensors[k]
-        if t.dtype == np.int8:
-            s = tensors[k + "_scale"]
-            t = (t.reshape(t.shape[0], -1).astype(np.float32) * s[:, None]).reshape(t.shape)
-        sd[k] = torch.from_numpy(np.array(t, np.float32))
-    net.load_state_dict(sd)
-    net.eval()
+    net, arch, labels, _ = export.load_model_file(args.model)
     index, data = prep.open_cache(args.cache, True)
     items = [it for it in index["items"] if it["split"] == "val"
              and it.get("source") != "speech_commands_v0.01_sample"]

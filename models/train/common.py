@@ -36,11 +36,18 @@ def save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
-def resume_or_start(out_dir, net, opt, resume):
-    """Loads out_dir/last.pt into net and opt when resuming. Returns (checkpoint path,
-    first epoch, history, commands so far with this run's command line appended)."""
+def resume_or_start(out_dir, net, opt, resume, init=None):
+    """Loads out_dir/last.pt into net and opt when resuming; otherwise, with `init` (a model
+    file), starts from that file's weights (fine-tuning a shipped model). Returns (checkpoint
+    path, first epoch, history, commands so far with this run's command line appended)."""
     ck_path = os.path.join(out_dir, "last.pt")
     start, history, commands = 1, [], []
+    if init and not (resume and os.path.exists(ck_path)):
+        import export  # export imports nets and torch; only needed here
+        src, _, _, md = export.load_model_file(init)
+        net.load_state_dict(src.state_dict())
+        commands.append(f"# initialised from {init}: {md.get('training', '')}")
+        print(f"initialised from {init}", file=sys.stderr)
     if resume and os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu")
         net.load_state_dict(ck["model"])

@@ -67,6 +67,25 @@ def read_safetensors(path):
     return out, header.get("__metadata__", {})
 
 
+def load_model_file(path):
+    """A shipped model file back as a PyTorch network (I8 rows dequantized, F16 widened).
+    Returns (net in eval mode, arch, labels, metadata)."""
+    tensors, md = read_safetensors(path)
+    arch, labels = md["arch"], json.loads(md["labels"])
+    net = nets.build(arch, len(labels), tensors)
+    sd = net.state_dict()
+    for k in sd:
+        if k.endswith("num_batches_tracked"):
+            continue
+        t = tensors[k]
+        if t.dtype == np.int8:
+            s = tensors[k + "_scale"]
+            t = (t.reshape(t.shape[0], -1).astype(np.float32) * s[:, None]).reshape(t.shape)
+        sd[k] = torch.from_numpy(np.array(t, np.float32))
+    net.load_state_dict(sd)
+    return net.eval(), arch, labels, md
+
+
 def quantize_i8(w):
     """Per-output-channel symmetric int8: w ~ q * scale[row]. w: [out, ...]."""
     flat = w.reshape(w.shape[0], -1).astype(np.float64)
@@ -205,7 +224,7 @@ def main():
     quant = dict(q.split("=", 1) for q in args.quant)
     if args.checkpoint:
         ck = torch.load(args.checkpoint, map_location="cpu")
-        net = nets.ARCHS[ck["arch"]](len(ck["labels"]))
+        net = nets.build(ck["arch"], len(ck["labels"]), ck["model"])
         net.load_state_dict(ck["model"])
         arch, labels, extra = ck["arch"], ck["labels"], ck.get("metadata", {})
     else:

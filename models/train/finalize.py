@@ -67,7 +67,7 @@ def main():
     quant = dict(q.split("=", 1) for q in args.quant)
     ck = torch.load(args.checkpoint, map_location="cpu")
     arch, labels = ck["arch"], ck["labels"]
-    net = nets.ARCHS[arch](len(labels))
+    net = nets.build(arch, len(labels), ck["model"])
     net.load_state_dict(ck["model"])
     net.eval()
     res = {"checkpoint": args.checkpoint, "epoch": ck["epoch"], "commands": ck["commands"],

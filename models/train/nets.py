@@ -148,3 +148,15 @@ POLICIES = {
 }
 
 ARCHS = {"m5": M5, "envnet": EnvNet}
+
+
+def arch_kwargs(arch, state):
+    """Constructor arguments that a state dict implies (M5's width is conv1's channel count)."""
+    return {"n_channel": int(state["conv1.weight"].shape[0])} if arch == "m5" else {}
+
+
+def build(arch, n_classes, state=None, **kwargs):
+    """The network for `arch`, sized to `state` when given (a state dict or tensor dict)."""
+    if state is not None:
+        kwargs = {**arch_kwargs(arch, state), **kwargs}
+    return ARCHS[arch](n_classes, **kwargs)

@@ -136,6 +136,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this model file's weights (e.g. the shipped one)")
     ap.add_argument("--allow-dev-cache", action="store_true")
     ap.add_argument("--max-batches", type=int, default=0, help="debug: stop epochs early")
     args = ap.parse_args()
@@ -146,7 +147,7 @@ def main():
     torch.manual_seed(args.seed)
     net = nets.EnvNet(len(labels))
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
-    ck_path, start, history, commands = common.resume_or_start(args.out, net, opt, args.resume)
+    ck_path, start, history, commands = common.resume_or_start(args.out, net, opt, args.resume, args.init)
     command = commands[-1]
     steps_per_epoch = int(np.ceil(len(tr_x) / args.batch))
     total_steps = args.epochs * steps_per_epoch

@@ -144,6 +144,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this model file's weights")
+    ap.add_argument("--channels", type=int, default=32, help="M5 width (conv1 channels; the paper's M5 has 128)")
     ap.add_argument("--allow-dev-cache", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -154,9 +156,9 @@ def main():
     print(f"cache {args.cache} ({index['backend']}): train {len(tr_x)} val {len(va_x)} "
           f"(v0.02 {main_val.sum()}) noise files {len(noise)}", file=sys.stderr)
     torch.manual_seed(args.seed)
-    net = nets.M5(len(labels))
+    net = nets.M5(len(labels), n_channel=args.channels)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.wd)
-    ck_path, start, history, commands = common.resume_or_start(args.out, net, opt, args.resume)
+    ck_path, start, history, commands = common.resume_or_start(args.out, net, opt, args.resume, args.init)
     command = commands[-1]
     steps_per_epoch = int(np.ceil(len(tr_x) * args.repeat / args.batch))
     total = args.epochs * steps_per_epoch

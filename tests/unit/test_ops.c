@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "ops.h"
 #include "tensor.h"
 #include "testutil.h"
@@ -45,7 +46,7 @@ static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int thre
     cr_assert_gt(ho, 0);
     cr_assert_gt(wo, 0);
     size_t nx = (size_t)n * p.cin * h * w, nw = (size_t)p.cout * (p.cin / p.groups) * p.kh * p.kw;
-    size_t ny = (size_t)n * p.cout * ho * wo;
+    size_t ny = (size_t)n * p.cout * ho * wo; /* unpooled; a fused pool shrinks wo to wo / pool_w */
     float *x = malloc(nx * 4), *wt = malloc(nw * 4), *b = malloc((size_t)p.cout * 4);
     float *y = malloc(ny * 4), *r = malloc(ny * 4);
     float *scratch = ac_alloc_floats(ac_conv2d_scratch(&p, h, w) * (size_t)threads);
@@ -54,10 +55,20 @@ static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int thre
     tu_fill_random(b, (size_t)p.cout, seed + 2);
     ac_conv2d(x, n, h, w, wt, b, &p, relu, y, scratch, threads);
     ref_conv2d(x, n, h, w, wt, b, &p, relu, r);
+    if (p.pool_w > 0) { /* one-row outputs: max over whole windows of pool_w, tail dropped */
+        int wp = wo / p.pool_w;
+        for (size_t row = 0; row < (size_t)n * p.cout; row++)
+            for (int j = 0; j < wp; j++) {
+                float m = r[row * wo + (size_t)j * p.pool_w];
+                for (int i = 1; i < p.pool_w; i++) m = fmaxf(m, r[row * wo + (size_t)j * p.pool_w + i]);
+                r[row * wp + j] = m; /* row * wp + j <= row * wo + j * pool_w: never ahead of reads */
+            }
+        ny = (size_t)n * p.cout * wp;
+    }
     double d = tu_max_abs_diff(y, r, ny);
-    cr_expect_leq(d, TOL, "conv cin=%d cout=%d g=%d k=%dx%d s=%dx%d d=%dx%d pad=%d,%d,%d,%d n=%d h=%d w=%d: diff %g",
+    cr_expect_leq(d, TOL, "conv cin=%d cout=%d g=%d k=%dx%d s=%dx%d d=%dx%d pad=%d,%d,%d,%d pool=%d n=%d h=%d w=%d direct=%d: diff %g",
                   p.cin, p.cout, p.groups, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw, p.pad_t, p.pad_b,
-                  p.pad_l, p.pad_r, n, h, w, d);
+                  p.pad_l, p.pad_r, p.pool_w, n, h, w, ac_ops_direct() && ac_conv_direct_fits(&p, h), d);
     free(x), free(wt), free(b), free(y), free(r);
     ac_free_aligned(scratch);
 }
@@ -112,6 +123,33 @@ Test(ops, conv_result_independent_of_threads)
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     ac_conv_params p = {4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4, 0};
     for (int t = 1; t <= 4; t++) check_conv(p, 5, 1, 999, 1, t, 11);
+}
+
+/* One-row, stride-1, unpadded convolutions go through the AVX-512 direct kernel where the
+ * CPU has it: output-channel counts that exercise its 8/4/2/1 blocks, widths around its
+ * 48-step block (partial vectors, fewer outputs than one vector), groups, fused pools, and
+ * the EnvNet/M5 shapes. Each case runs on the direct path and on im2col + GEMM. */
+Test(ops, direct_conv_matches_reference_on_both_paths)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    if (!ac_ops_direct()) cr_log_warn("no AVX-512F on this CPU: only the GEMM path is checked");
+    int couts[] = {1, 2, 3, 5, 7, 8, 13, 40};
+    int widths[] = {8, 9, 23, 55, 56, 57, 200};
+    for (int path = 1; path >= 0; path--) {
+        int prev = ac_ops_set_direct(path);
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 7; j++)
+                check_conv((ac_conv_params){3, couts[i], 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1,
+                           widths[j], (i + j) & 1, 2, (unsigned)(100 + 10 * i + j));
+        check_conv((ac_conv_params){1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 2401, 1, 2, 150);
+        check_conv((ac_conv_params){40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 1207, 1, 2, 151);
+        check_conv((ac_conv_params){32, 32, 1, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 124, 1, 1, 152);
+        check_conv((ac_conv_params){64, 64, 1, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 7, 1, 2, 153);
+        check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 61, 0, 2, 154);
+        check_conv((ac_conv_params){6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 333, 1, 2, 155);
+        check_conv((ac_conv_params){40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160}, 2, 1, 1767, 1, 2, 156);
+        ac_ops_set_direct(prev);
+    }
 }
 
 Test(ops, out_size_edge_cases)
@@ -216,9 +254,13 @@ Test(ops, linear_f32_f16_i8_batches)
         M.data = dt == 0 ? (const void *)w : dt == 1 ? (const void *)w16 : (const void *)w8;
         M.scale = scale;
         if (dt == 1) cr_expect_leq(tu_max_abs_diff(deq, w, (size_t)in * out), 1e-3, "f16 round trip");
-        for (int n = 1; n <= 5; n += 4)
+        /* batches: the direct kernel's 6-item blocks and their remainders, and 17 (> its
+         * maximum batch: dequantize + SGEMM); each with the direct kernels on and off */
+        static const int batches[] = {1, 5, 7, 13, 17};
+        for (int k = 0; k < 10; k++)
             for (int relu = 0; relu < 2; relu++) {
-                float x[5 * 77], y[5 * 131], r[5 * 131];
+                int n = batches[k % 5], prev = ac_ops_set_direct(k < 5);
+                float x[17 * 77], y[17 * 131], r[17 * 131];
                 tu_fill_random(x, (size_t)n * in, 32 + (unsigned)n);
                 float *scratch = ac_alloc_floats(ac_linear_scratch(&M) * 2 + 1);
                 ac_linear(x, n, &M, bias, relu, y, scratch, 2);
@@ -228,8 +270,9 @@ Test(ops, linear_f32_f16_i8_batches)
                         for (int i = 0; i < in; i++) s += (double)x[b * in + i] * deq[o * in + i];
                         r[b * out + o] = (float)(relu && s < 0 ? 0 : s);
                     }
-                cr_expect_leq(tu_max_abs_diff(y, r, (size_t)n * out), TOL, "linear dtype %d n %d relu %d",
-                              dt, n, relu);
+                cr_expect_leq(tu_max_abs_diff(y, r, (size_t)n * out), TOL, "linear dtype %d n %d relu %d direct %d",
+                              dt, n, relu, ac_ops_direct());
+                ac_ops_set_direct(prev);
                 ac_free_aligned(scratch);
             }
     }

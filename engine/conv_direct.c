@@ -1,0 +1,111 @@
+/* conv_direct.c - the AVX-512 direct convolution kernel (see conv_direct.h). */
+#include "conv_direct.h"
+
+#include <immintrin.h>
+
+/* Register block: CO output channels x TV vectors of 16 time steps = 24 accumulators of
+ * the 32 zmm registers, leaving room for the TV input vectors. Per tap: TV input loads,
+ * CO broadcasts (folded into the FMAs), CO * TV = 24 FMAs, so the FMA units, not the
+ * loads, set the pace. */
+#define TV 3
+#define TB (16 * TV)
+
+int ac_conv_direct_fits(const ac_conv_params *p, int h)
+{
+    return h == 1 && p->kh == 1 && p->sh == 1 && p->sw == 1 && p->dw == 1 && p->dh == 1 &&
+           p->pad_t == 0 && p->pad_b == 0 && p->pad_l == 0 && p->pad_r == 0;
+}
+
+/* One block: y[c, 16 v + lane] for c < CO, lanes enabled in mask[v], with the bias added
+ * and ReLU applied on the way out. MASKED = 0 is the full block (all 48 lanes, plain loads);
+ * MASKED = 1 the last, partial block of a row: disabled lanes are neither loaded nor
+ * stored, and an enabled lane j reads x[ci, j + k] with j + k < cols + kw - 1. */
+#define DEFINE_BLOCK(CO, MASKED)                                                                   \
+    __attribute__((target("avx512f"))) static void block_##CO##_##MASKED(                          \
+        const float *x, int x_stride, const float *w, int w_stride, int cin, int kw,              \
+        const float *bias, int relu, const __mmask16 mask[TV], float *y, int ld)                  \
+    {                                                                                              \
+        __m512 acc[CO][TV];                                                                        \
+        _Pragma("GCC unroll 8") for (int c = 0; c < CO; c++)                                       \
+            _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++) acc[c][v] = _mm512_setzero_ps();  \
+        for (int ci = 0; ci < cin; ci++) {                                                         \
+            const float *xr = x + (size_t)ci * x_stride, *wr = w + (size_t)ci * kw;                \
+            for (int k = 0; k < kw; k++) {                                                         \
+                __m512 xv[TV];                                                                     \
+                _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++)                               \
+                    xv[v] = MASKED ? _mm512_maskz_loadu_ps(mask[v], xr + k + 16 * v)               \
+                                   : _mm512_loadu_ps(xr + k + 16 * v);                             \
+                _Pragma("GCC unroll 8") for (int c = 0; c < CO; c++) {                             \
+                    const __m512 wv = _mm512_set1_ps(wr[(size_t)c * w_stride + k]);                \
+                    _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++)                           \
+                        acc[c][v] = _mm512_fmadd_ps(wv, xv[v], acc[c][v]);                         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int c = 0; c < CO; c++) {                                     \
+            const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.f);                                 \
+            _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++) {                                 \
+                __m512 o = _mm512_add_ps(acc[c][v], b);                                            \
+                if (relu) o = _mm512_max_ps(o, _mm512_setzero_ps());                               \
+                if (MASKED)                                                                        \
+                    _mm512_mask_storeu_ps(y + (size_t)c * ld + 16 * v, mask[v], o);                \
+                else                                                                               \
+                    _mm512_storeu_ps(y + (size_t)c * ld + 16 * v, o);                              \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+#define DEFINE_BLOCKS(CO) DEFINE_BLOCK(CO, 0) DEFINE_BLOCK(CO, 1)
+DEFINE_BLOCKS(8)
+DEFINE_BLOCKS(4)
+DEFINE_BLOCKS(2)
+DEFINE_BLOCKS(1)
+
+typedef void block_fn(const float *, int, const float *, int, int, int, const float *, int,
+                      const __mmask16 *, float *, int);
+
+__attribute__((target("avx512f"))) void ac_conv_direct_rows(const float *x, int x_stride,
+                                                            const float *w, const float *bias,
+                                                            int relu, int cout, int cin, int kw,
+                                                            int cols, float *y, int ld)
+{
+    static block_fn *const blocks[2][4] = {{block_8_0, block_4_0, block_2_0, block_1_0},
+                                           {block_8_1, block_4_1, block_2_1, block_1_1}};
+    const int w_stride = cin * kw;
+    for (int j0 = 0; j0 < cols; j0 += TB) {
+        __mmask16 mask[TV];
+        for (int v = 0; v < TV; v++) {
+            int lanes = cols - j0 - 16 * v;
+            lanes = lanes < 0 ? 0 : lanes > 16 ? 16 : lanes;
+            mask[v] = (__mmask16)((1u << lanes) - 1u);
+        }
+        block_fn *const *fn = blocks[cols - j0 < TB];
+        for (int o = 0, size = 8, which = 0; o < cout; size /= 2, which++)
+            for (; o + size <= cout; o += size) /* 8-channel blocks, then one of 4, 2, 1 each */
+                fn[which](x + j0, x_stride, w + (size_t)o * w_stride, w_stride, cin, kw,
+                          bias ? bias + o : NULL, relu, mask, y + (size_t)o * ld + j0, ld);
+    }
+}
+
+/* out[r, j] = max(y[r, j pw .. j pw + pw - 1]) for r < rows, j < cols / pw. */
+__attribute__((target("avx512f"))) void ac_conv_direct_maxpool(const float *y, int rows, int ld,
+                                                               int cols, int pw, float *out,
+                                                               int out_ld)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *in = y + (size_t)r * ld;
+        float *o = out + (size_t)r * out_ld;
+        for (int j = 0; j < cols / pw; j++) {
+            const float *win = in + (size_t)j * pw;
+            int i = 0;
+            float m = win[0];
+            if (pw >= 16) {
+                __m512 v = _mm512_loadu_ps(win);
+                for (i = 16; i + 16 <= pw; i += 16) v = _mm512_max_ps(v, _mm512_loadu_ps(win + i));
+                m = _mm512_reduce_max_ps(v);
+            }
+            for (; i < pw; i++) m = win[i] > m ? win[i] : m;
+            o[j] = m;
+        }
+    }
+}
