@@ -8,12 +8,14 @@
  * CO broadcasts (folded into the FMAs), CO * TV = 24 FMAs, so the FMA units, not the
  * loads, set the pace. */
 #define TV 3
-#define TB (16 * TV)
+#define TB (16 * TV) /* = AC_CONV_DIRECT_MIN_COLS */
 
-int ac_conv_direct_fits(const ac_conv_params *p, int h)
+ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w)
 {
-    return h == 1 && p->kh == 1 && p->sh == 1 && p->sw == 1 && p->dw == 1 && p->dh == 1 &&
-           p->pad_t == 0 && p->pad_b == 0 && p->pad_l == 0 && p->pad_r == 0;
+    if (h != 1 || p->kh != 1 || p->sh != 1 || p->dw != 1 || p->dh != 1 || p->pad_t || p->pad_b ||
+        p->pad_l || p->pad_r || w < p->kw)
+        return AC_DIRECT_NONE;
+    return p->sw == 1 && w - p->kw + 1 >= AC_CONV_DIRECT_MIN_COLS ? AC_DIRECT_TIME : AC_DIRECT_CHANNELS;
 }
 
 /* One block: y[c, 16 v + lane] for c < CO, lanes enabled in mask[v], with the bias added
@@ -106,6 +108,101 @@ __attribute__((target("avx512f"))) void ac_conv_direct_maxpool(const float *y, i
             }
             for (; i < pw; i++) m = win[i] > m ? win[i] : m;
             o[j] = m;
+        }
+    }
+}
+
+/* ---- channel-vectorised kernel: strided or narrow one-row convolutions ----
+ * Lanes run over 16 output channels; a block is OV vectors (16 OV channels) x J output
+ * positions = OV * J accumulators. Per tap: OV packed weight loads, J broadcasts of input
+ * samples, OV * J FMAs. Weights are packed [cin, kw, cout rounded up to 16] (zeros past
+ * cout) so a tap's channels are one contiguous vector; the finished block is written out
+ * transposed ([channel, position]) through a small buffer. */
+#define CJ 12 /* positions per full block */
+
+size_t ac_conv_direct_packed_floats(int cout, int cin, int kw)
+{
+    return (size_t)cin * kw * (size_t)((cout + 15) / 16 * 16);
+}
+
+void ac_conv_direct_pack(const float *w, int cout, int cin, int kw, float *packed)
+{
+    const int cp = (cout + 15) / 16 * 16;
+    for (int ci = 0; ci < cin; ci++)
+        for (int k = 0; k < kw; k++) {
+            float *dst = packed + ((size_t)ci * kw + k) * cp;
+            for (int o = 0; o < cp; o++) dst[o] = o < cout ? w[((size_t)o * cin + ci) * kw + k] : 0.f;
+        }
+}
+
+#define DEFINE_CBLOCK(OV, J)                                                                       \
+    __attribute__((target("avx512f"))) static void cblock_##OV##x##J(                              \
+        const float *x, int x_stride, int stride, const float *packed, int cp, int cin, int kw,   \
+        __m512 *out)                                                                               \
+    {                                                                                              \
+        __m512 acc[OV][J];                                                                         \
+        _Pragma("GCC unroll 2") for (int v = 0; v < OV; v++)                                       \
+            _Pragma("GCC unroll 12") for (int j = 0; j < J; j++) acc[v][j] = _mm512_setzero_ps();  \
+        for (int ci = 0; ci < cin; ci++) {                                                         \
+            const float *xr = x + (size_t)ci * x_stride;                                           \
+            const float *wr = packed + (size_t)ci * kw * cp;                                       \
+            for (int k = 0; k < kw; k++) {                                                         \
+                __m512 wv[OV];                                                                     \
+                _Pragma("GCC unroll 2") for (int v = 0; v < OV; v++)                               \
+                    wv[v] = _mm512_loadu_ps(wr + (size_t)k * cp + 16 * v);                        \
+                _Pragma("GCC unroll 12") for (int j = 0; j < J; j++) {                             \
+                    const __m512 xv = _mm512_set1_ps(xr[(size_t)j * stride + k]);                  \
+                    _Pragma("GCC unroll 2") for (int v = 0; v < OV; v++)                           \
+                        acc[v][j] = _mm512_fmadd_ps(wv[v], xv, acc[v][j]);                         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 2") for (int v = 0; v < OV; v++)                                       \
+            _Pragma("GCC unroll 12") for (int j = 0; j < J; j++) out[v * J + j] = acc[v][j];      \
+    }
+DEFINE_CBLOCK(2, 12)
+DEFINE_CBLOCK(2, 4)
+DEFINE_CBLOCK(2, 1)
+DEFINE_CBLOCK(1, 12)
+DEFINE_CBLOCK(1, 4)
+DEFINE_CBLOCK(1, 1)
+
+__attribute__((target("avx512f"))) void ac_conv_direct_cols(const float *x, int x_stride,
+                                                            int stride, const float *packed,
+                                                            const float *bias, int relu, int cout,
+                                                            int cin, int kw, int cols, float *y,
+                                                            int ld)
+{
+    const int cp = (cout + 15) / 16 * 16;
+    float tmp[2 * 16 * CJ] __attribute__((aligned(64))); /* [position][channel] of one block */
+    __m512 out[2 * CJ]; /* [ov][J] of the block just computed */
+    for (int o0 = 0; o0 < cout; o0 += 32) {
+        const int ov = cout - o0 > 16 ? 2 : 1, nch = cout - o0 < 32 ? cout - o0 : 32;
+        const float *pk = packed + o0;
+        for (int j0 = 0; j0 < cols;) {
+            const int left = cols - j0, J = left >= CJ ? CJ : left >= 4 ? 4 : 1;
+            const float *xb = x + (size_t)j0 * stride;
+            switch (ov * 100 + J) {
+            case 212: cblock_2x12(xb, x_stride, stride, pk, cp, cin, kw, out); break;
+            case 204: cblock_2x4(xb, x_stride, stride, pk, cp, cin, kw, out); break;
+            case 201: cblock_2x1(xb, x_stride, stride, pk, cp, cin, kw, out); break;
+            case 112: cblock_1x12(xb, x_stride, stride, pk, cp, cin, kw, out); break;
+            case 104: cblock_1x4(xb, x_stride, stride, pk, cp, cin, kw, out); break;
+            default: cblock_1x1(xb, x_stride, stride, pk, cp, cin, kw, out); break;
+            }
+            for (int v = 0; v < ov; v++) {
+                const int lanes = nch - 16 * v < 16 ? nch - 16 * v : 16; /* channels < cout */
+                const __m512 b = bias ? _mm512_maskz_loadu_ps((__mmask16)((1u << lanes) - 1u), bias + o0 + 16 * v)
+                                      : _mm512_setzero_ps();
+                for (int j = 0; j < J; j++) {
+                    __m512 r = _mm512_add_ps(out[v * J + j], b);
+                    if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
+                    _mm512_store_ps(tmp + (size_t)j * 32 + 16 * v, r);
+                }
+            }
+            for (int c = 0; c < nch; c++)
+                for (int j = 0; j < J; j++) y[(size_t)(o0 + c) * ld + j0 + j] = tmp[j * 32 + c];
+            j0 += J;
         }
     }
 }

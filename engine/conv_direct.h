@@ -8,9 +8,8 @@
  * stays in 24 AVX-512 registers while the kernel walks the taps: every input vector is
  * loaded once per tap and feeds 8 FMAs, weights are broadcast straight from memory.
  *
- * ops.c owns the choice: it calls this kernel when the direct kernels are on (ac_ops_direct:
- * the CPU has AVX-512F and they were not switched off) and ac_conv_direct_fits() (one row,
- * stride 1, no dilation, no padding). Bias and ReLU are applied as the block is stored; a fused
+ * ops.c owns the choice: it calls these kernels when the direct kernels are on (ac_ops_direct:
+ * the CPU has AVX-512F and they were not switched off) as ac_conv_direct_choose() says. Bias and ReLU are applied as the block is stored; a fused
  * max pool reads the stored chunk once more (ac_conv_direct_maxpool).
  */
 #ifndef AC_CONV_DIRECT_H
@@ -18,8 +17,14 @@
 
 #include "ops.h"
 
-/* 1 when `p` on an input of height h is a shape the kernel computes. */
-int ac_conv_direct_fits(const ac_conv_params *p, int h);
+/* Which kernel computes `p` on an input of [cin, h, w]: NONE (im2col + GEMM) unless the
+ * convolution is one row, undilated and unpadded; then TIME (ac_conv_direct_rows) for
+ * stride 1 and at least AC_CONV_DIRECT_MIN_COLS outputs, CHANNELS (ac_conv_direct_cols)
+ * for strided or narrower ones. (Strided convolutions as stride-1 convolutions over the
+ * input's phases, then TIME, measured 10% slower than CHANNELS on M5's conv1.) */
+#define AC_CONV_DIRECT_MIN_COLS 48
+typedef enum { AC_DIRECT_NONE, AC_DIRECT_TIME, AC_DIRECT_CHANNELS } ac_conv_direct_kind;
+ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w);
 
 /* y[o, j] = act(bias[o] + sum_ci sum_k w[o, ci, k] * x[ci, j + k]) for o < cout, j < cols;
  * act = ReLU when relu != 0, identity otherwise; bias may be NULL.
@@ -32,5 +37,16 @@ void ac_conv_direct_rows(const float *x, int x_stride, const float *w, const flo
  * for r < rows, j < cols / pw (floor mode). */
 void ac_conv_direct_maxpool(const float *y, int rows, int ld, int cols, int pw, float *out,
                             int out_ld);
+
+/* The channel-vectorised variant for strided (M5's conv1: 80 taps, stride 16) and narrow
+ * (fewer than AC_CONV_DIRECT_MIN_COLS outputs) one-row convolutions: lanes run over output
+ * channels, so a short time axis wastes nothing. Weights must first be packed
+ * (ac_conv_direct_pack into ac_conv_direct_packed_floats(...) floats).
+ * y[o, j] = act(bias[o] + sum_ci sum_k w[o, ci, k] * x[ci, stride * j + k]). */
+size_t ac_conv_direct_packed_floats(int cout, int cin, int kw);
+void ac_conv_direct_pack(const float *w, int cout, int cin, int kw, float *packed);
+void ac_conv_direct_cols(const float *x, int x_stride, int stride, const float *packed,
+                         const float *bias, int relu, int cout, int cin, int kw, int cols, float *y,
+                         int ld);
 
 #endif

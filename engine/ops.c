@@ -74,12 +74,24 @@ int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi)
     return (int)((avail - span) / stride + 1);
 }
 
-static int chunk_cols(const ac_conv_params *p, int positions)
+static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+
+/* Positions per chunk: about AC_COL_BUDGET floats of columns, whole pool windows, and for
+ * shapes the time-vectorised direct kernel takes, whole multiples of its 48-step block where
+ * the row is long enough (EnvNet conv2: 480 = 3 pool windows of 160, no partial block).
+ * Depends on the shape only, not on whether the direct kernels are on, so the scratch size
+ * holds for both paths. */
+static int chunk_cols(const ac_conv_params *p, int h, int w, int positions)
 {
     int k = p->cin / p->groups * p->kh * p->kw;
     int c = AC_COL_BUDGET / (k > 0 ? k : 1);
     if (c < 32) c = 32;
-    if (p->pool_w > 0) c = c < p->pool_w ? p->pool_w : c / p->pool_w * p->pool_w; /* whole windows */
+    int unit = p->pool_w > 0 ? p->pool_w : 1;
+    if (ac_conv_direct_choose(p, h, w) == AC_DIRECT_TIME) {
+        int both = unit / gcd(unit, AC_CONV_DIRECT_MIN_COLS) * AC_CONV_DIRECT_MIN_COLS;
+        if (both <= positions) unit = both;
+    }
+    c = c < unit ? unit : c / unit * unit;
     return c < positions ? c : positions;
 }
 
@@ -89,13 +101,22 @@ static int conv_positions(const ac_conv_params *p, int ho, int wo)
     return p->pool_w > 0 ? wo / p->pool_w * p->pool_w : ho * wo;
 }
 
+/* Floats at the front of a scratch slice: the im2col/im2row columns, or the packed weights of
+ * the channel-vectorised direct kernel, whichever is larger; a fused pool's chunk follows. */
+static size_t conv_front(const ac_conv_params *p, int cols)
+{
+    const int cin_g = p->cin / p->groups, cout_g = p->cout / p->groups;
+    size_t k = (size_t)cin_g * p->kh * p->kw, front = k * (size_t)cols;
+    size_t packed = ac_conv_direct_packed_floats(cout_g, cin_g, p->kw);
+    return front > packed ? front : packed;
+}
+
 size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w)
 {
     int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
     int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
-    size_t k = (size_t)(p->cin / p->groups) * p->kh * p->kw;
-    size_t cols = (size_t)chunk_cols(p, conv_positions(p, ho, wo));
-    return k * cols + (p->pool_w > 0 ? (size_t)(p->cout / p->groups) * cols : 0);
+    int cols = chunk_cols(p, h, w, conv_positions(p, ho, wo));
+    return conv_front(p, cols) + (p->pool_w > 0 ? (size_t)(p->cout / p->groups) * cols : 0);
 }
 
 /* col[K, cols] for output positions p0 .. p0+cols of one item and one group.
@@ -164,32 +185,42 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const int G = p->groups, cin_g = p->cin / G, cout_g = p->cout / G, pw = p->pool_w;
     const int P = conv_positions(p, ho, wo);       /* positions computed per channel */
     const int Y = pw > 0 ? wo / pw : ho * wo;      /* values stored per channel of y */
-    const int K = cin_g * p->kh * p->kw, cols = chunk_cols(p, P);
+    const int K = cin_g * p->kh * p->kw, cols = chunk_cols(p, h, w, P);
     const int nchunks = (P + cols - 1) / cols;
     const long tasks = (long)n * G * nchunks;
     const size_t slice = ac_conv2d_scratch(p, h, w);
     const int nt = team(threads, tasks, (double)n * p->cout * K * P);
     /* one-row, strided, undilated: contiguous rows beat a strided column gather */
     const int by_rows = h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
-    /* one-row, stride 1, unpadded: the direct kernel (conv_direct.h) when the CPU has it */
-    const int direct = ac_ops_direct() && ac_conv_direct_fits(p, h);
+    /* the AVX-512 kernels (conv_direct.h) when the CPU has them and the shape fits */
+    const ac_conv_direct_kind direct = ac_ops_direct() ? ac_conv_direct_choose(p, h, w) : AC_DIRECT_NONE;
+    const size_t front = conv_front(p, cols);
 
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+    float *col = scratch + slice * (size_t)omp_get_thread_num();
+    int packed_group = -1; /* group whose weights the channel kernel has packed into col */
+#pragma omp for schedule(dynamic, 1)
     for (long t = 0; t < tasks; t++) {
         int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
         int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
-        float *col = scratch + slice * (size_t)omp_get_thread_num();
         const float *xg = x + ((size_t)b * p->cin + (size_t)g * cin_g) * h * w;
         float *yg = y + ((size_t)b * p->cout + (size_t)g * cout_g) * Y;
         const float *wg = weight + (size_t)g * cout_g * K;
-        /* with a fused pool the GEMM writes a chunk buffer after the columns, else y itself */
-        float *dst = pw > 0 ? col + (size_t)K * cols : yg + p0;
+        /* with a fused pool the conv writes a chunk buffer after the front, else y itself */
+        float *dst = pw > 0 ? col + front : yg + p0;
         const int ld = pw > 0 ? cw : P;
         const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
-        if (direct) { /* dst[cout_g, cw] = relu(bg + wg (*) xg[:, p0 : p0 + cw + kw - 1]) */
-            ac_conv_direct_rows(xg + p0, w, wg, bg, relu, cout_g, cin_g, p->kw, cw, dst, ld);
-            if (pw > 0)
-                ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
+        if (direct != AC_DIRECT_NONE) { /* dst[cout_g, cw] = relu(bg + conv(wg, xg) at p0..) */
+            if (direct == AC_DIRECT_TIME) {
+                ac_conv_direct_rows(xg + p0, w, wg, bg, relu, cout_g, cin_g, p->kw, cw, dst, ld);
+            } else {
+                if (packed_group != g) ac_conv_direct_pack(wg, cout_g, cin_g, p->kw, col);
+                packed_group = g;
+                ac_conv_direct_cols(xg + (size_t)p0 * p->sw, w, p->sw, col, bg, relu, cout_g, cin_g,
+                                    p->kw, cw, dst, ld);
+            }
+            if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
             continue;
         }
         if (by_rows) { /* dst[cout_g, cw] = wg[cout_g, K] . rows[cw, K]^T */
@@ -215,6 +246,27 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
             }
         }
     }
+    }
+}
+
+/* Max pool of one [h, w] plane without padding: row by row, a running maximum over the
+ * window's rows, then over its columns; no bounds checks (EnvNet's 3x3 pool on 33 x 138). */
+static void unpadded_max_plane(const float *in, int w, const ac_pool_params *p, int ho, int wo,
+                               float *out)
+{
+    for (int oy = 0; oy < ho; oy++) {
+        float *o = out + (size_t)oy * wo;
+        for (int ox = 0; ox < wo; ox++) o[ox] = -INFINITY;
+        for (int ky = 0; ky < p->kh; ky++) {
+            const float *row = in + (size_t)(oy * p->sh + ky) * w;
+            for (int ox = 0; ox < wo; ox++) {
+                const float *win = row + (size_t)ox * p->sw;
+                float m = o[ox];
+                for (int kx = 0; kx < p->kw; kx++) m = win[kx] > m ? win[kx] : m;
+                o[ox] = m;
+            }
+        }
+    }
 }
 
 /* Max (is_max) or average pool; padding is -inf for max and counted for average, as in
@@ -230,6 +282,10 @@ static void pool2d(const float *x, int n, int c, int h, int w, const ac_pool_par
     for (long pc = 0; pc < (long)n * c; pc++) {
         const float *in = x + (size_t)pc * h * w;
         float *out = y + (size_t)pc * ho * wo;
+        if (is_max && p->ph == 0 && p->pw == 0) { /* no padding: every window is inside */
+            unpadded_max_plane(in, w, p, ho, wo, out);
+            continue;
+        }
         for (int oy = 0; oy < ho; oy++)
             for (int ox = 0; ox < wo; ox++) {
                 float acc = is_max ? -INFINITY : 0.f;

@@ -68,7 +68,7 @@ static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int thre
     double d = tu_max_abs_diff(y, r, ny);
     cr_expect_leq(d, TOL, "conv cin=%d cout=%d g=%d k=%dx%d s=%dx%d d=%dx%d pad=%d,%d,%d,%d pool=%d n=%d h=%d w=%d direct=%d: diff %g",
                   p.cin, p.cout, p.groups, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw, p.pad_t, p.pad_b,
-                  p.pad_l, p.pad_r, p.pool_w, n, h, w, ac_ops_direct() && ac_conv_direct_fits(&p, h), d);
+                  p.pad_l, p.pad_r, p.pool_w, n, h, w, ac_ops_direct() ? (int)ac_conv_direct_choose(&p, h, w) : 0, d);
     free(x), free(wt), free(b), free(y), free(r);
     ac_free_aligned(scratch);
 }
@@ -125,10 +125,11 @@ Test(ops, conv_result_independent_of_threads)
     for (int t = 1; t <= 4; t++) check_conv(p, 5, 1, 999, 1, t, 11);
 }
 
-/* One-row, stride-1, unpadded convolutions go through the AVX-512 direct kernel where the
- * CPU has it: output-channel counts that exercise its 8/4/2/1 blocks, widths around its
- * 48-step block (partial vectors, fewer outputs than one vector), groups, fused pools, and
- * the EnvNet/M5 shapes. Each case runs on the direct path and on im2col + GEMM. */
+/* One-row, unpadded convolutions go through the AVX-512 direct kernels where the CPU has
+ * them: output-channel counts that exercise the 8/4/2/1 blocks and partial channel vectors,
+ * widths around the 48-step block (narrow ones take the channel-vectorised kernel), strides,
+ * groups, fused pools, and the EnvNet/M5 shapes. Each case runs on the direct path and on
+ * im2col + GEMM. */
 Test(ops, direct_conv_matches_reference_on_both_paths)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
@@ -148,6 +149,12 @@ Test(ops, direct_conv_matches_reference_on_both_paths)
         check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 61, 0, 2, 154);
         check_conv((ac_conv_params){6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 333, 1, 2, 155);
         check_conv((ac_conv_params){40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160}, 2, 1, 1767, 1, 2, 156);
+        /* strided: the channel-vectorised kernel (M5's conv1 with its fused pool, groups,
+         * a channel count that leaves a partial vector) */
+        check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 8000, 1, 2, 157);
+        check_conv((ac_conv_params){4, 6, 2, 1, 5, 1, 2, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 41, 0, 2, 158);
+        check_conv((ac_conv_params){40, 20, 1, 1, 3, 1, 3, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 100, 1, 1, 159);
+        check_conv((ac_conv_params){3, 50, 1, 1, 4, 1, 4, 1, 1, 0, 0, 0, 0, 0}, 1, 1, 4, 1, 1, 160);
         ac_ops_set_direct(prev);
     }
 }
