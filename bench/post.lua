@@ -1,17 +1,10 @@
--- post.lua: wrk script that POSTs one audio file to /classify, optionally paced.
--- env BODY: path of the audio file; env DELAY_MS: wait before each request on a
--- connection (0 = as fast as possible), so connections * 1000 / DELAY_MS is the rate.
+-- post.lua: wrk script that POSTs one audio file to /classify as fast as the connections
+-- allow (saturation; fixed-rate runs use build/bench/pace). env BODY: the audio file.
 local f = assert(io.open(os.getenv("BODY"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "audio/wav"
-local pause = tonumber(os.getenv("DELAY_MS") or "0")
-
-function delay()
-  return pause
-end
-
 local non200 = 0
 function response(status, headers, body)
   if status ~= 200 then non200 = non200 + 1 end

@@ -26,7 +26,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "models", "train"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import export  # noqa: E402
-from compare_pytorch import load_torch  # noqa: E402
 
 MODELS = {}
 
@@ -89,7 +88,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for path in args.models:
-        net, md = load_torch(path)
+        net, _, _, md = export.load_model_file(path)
         MODELS[md["name"]] = (net, md)
     print(f"serving {', '.join(MODELS)} on :{args.port}", flush=True)
     ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()

@@ -3,9 +3,10 @@
 # Python service around PyTorch (bench/pytorch_service.py), same models, same inputs, in
 # one run. M5 gets a 1 s 16 kHz WAV, EnvNet a 5 s 44.1 kHz stereo WAV (resampled to 16 kHz
 # and cut into 10 crops by both). For each: saturation (wrk, 8 keep-alive connections) and
-# a fixed rate of half of audioclass's saturation (paced connections). Also the server's
-# RSS after loading both models and after the load. wrk runs on the same 2 cores, so both
-# services are measured under the same client overhead.
+# a fixed rate of half of each service's own saturation (build/bench/pace: open loop,
+# latency counted from the scheduled send time, so a stall is not hidden). Also the
+# server's RSS after loading both models and after the load. The clients run on the same
+# 2 cores, so both services are measured under the same client overhead.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-15}
@@ -17,28 +18,40 @@ T=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-for f in "$EXE" "$B/tests/tools/mkaudio" "$M5" "$ENV"; do [ -e "$f" ] || { echo "missing $f (make build; trained models)"; exit 1; }; done
+for f in "$EXE" "$B/tests/tools/mkaudio" "$B/bench/pace" "$M5" "$ENV"; do [ -e "$f" ] || { echo "missing $f (make build; trained models)"; exit 1; }; done
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 1; }
 
 "$B/tests/tools/mkaudio" "$T/speech.wav" wav16 16000 1 1 noise 1 >/dev/null
 "$B/tests/tools/mkaudio" "$T/env.wav" wav16 44100 2 5 noise 2 >/dev/null
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-wait_up() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" -H "Content-Type: audio/wav" -X POST --data-binary @"$T/speech.wav" && return 0; sleep 0.2; done; echo "server at $1 did not come up"; exit 1; }
+wait_up() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" -H "Content-Type: audio/wav" -X POST --data-binary @"$T/speech.wav" && return 0; sleep 0.2; done; echo "server at $1 did not come up; its log:"; tail -5 "$2"; exit 1; }
 
 "$EXE" serve --port 18181 --model "m5-speech=$M5" --model "envnet-esc50=$ENV" 2>"$T/ac.log" &
 PIDS+=($!); AC_PID=$!
 /usr/bin/python3 "$ROOT/bench/pytorch_service.py" --port 18182 --threads "$(nproc)" "$M5" "$ENV" >"$T/py.log" 2>&1 &
 PIDS+=($!); PY_PID=$!
-wait_up "http://127.0.0.1:18181/classify?model=m5-speech"
-wait_up "http://127.0.0.1:18182/classify?model=m5-speech"
+wait_up "http://127.0.0.1:18181/classify?model=m5-speech" "$T/ac.log"
+wait_up "http://127.0.0.1:18182/classify?model=m5-speech" "$T/py.log"
 RSS_AC0=$(rss_kb $AC_PID); RSS_PY0=$(rss_kb $PY_PID)
 
-# run NAME URL BODY CONNS DELAY_MS -> prints the RESULT line fields
-run() {
-  BODY=$3 DELAY_MS=$5 wrk -t1 -c"$4" -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" "$2" 2>&1 | grep RESULT | sed "s#^RESULT #$1 #"
+# Each run starts after a pause: a saturated service still works off the requests that were
+# in flight when the client stopped (the Python service for seconds), and that work must not
+# land on the next measurement.
+settle() { sleep 4; }
+# saturate NAME URL BODY -> "NAME rps=... p50=... p90=... p99=... max=... requests=... errors=..."
+saturate() {
+  settle
+  BODY=$3 wrk -t1 -c8 -d"${SECS}s" --timeout 10s -s "$ROOT/bench/post.lua" "$2" 2>&1 | grep RESULT | sed "s#^RESULT #$1 #"
+}
+# paced NAME URL BODY RATE -> the same fields, from bench/pace at RATE requests/s
+paced() {
+  settle
+  "$B/bench/pace" --url "$2" --body "$3" --rate "$4" --seconds "$SECS" --conns 8 2>/dev/null | grep RESULT |
+    sed "s#^RESULT rate=[0-9.]* #$1 #; s#ok=\([0-9]*\)#requests=\1#"
 }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+row() { awk '{printf "%-34s %10s %9s %9s %9s %7s\n", $1, substr($2,5), substr($3,5), substr($5,5), substr($6,5), substr($8,8)}'; }
 
 printf "%-34s %10s %9s %9s %9s %7s\n" "case" "req/s" "p50 ms" "p99 ms" "max ms" "errors"
 declare -A RPS
@@ -46,17 +59,15 @@ for model in m5-speech envnet-esc50; do
   body=$T/speech.wav; [ $model = envnet-esc50 ] && body=$T/env.wav
   for svc in audioclass:18181 pytorch:18182; do
     name=${svc%%:*}; port=${svc##*:}
-    line=$(run "$name/$model/saturation" "http://127.0.0.1:$port/classify?model=$model" "$body" 8 0)
+    line=$(saturate "$name/$model/saturation" "http://127.0.0.1:$port/classify?model=$model" "$body")
     RPS[$name/$model]=$(echo "$line" | field rps)
-    echo "$line" | awk '{printf "%-34s %10s %9s %9s %9s %7s\n", $1, substr($2,5), substr($3,5), substr($5,5), substr($6,5), substr($8,8)}'
+    echo "$line" | row
   done
-  # half of audioclass's saturation rate, over 4 paced connections, against both services
-  rate=$(awk -v r="${RPS[audioclass/$model]}" 'BEGIN {print r / 2}')
-  delay=$(awk -v r="$rate" 'BEGIN {printf "%d", 4 * 1000 / r}')
+  # each service at half of its own saturation rate
   for svc in audioclass:18181 pytorch:18182; do
     name=${svc%%:*}; port=${svc##*:}
-    run "$name/$model/at_$(printf %.0f "$rate")_rps" "http://127.0.0.1:$port/classify?model=$model" "$body" 4 "$delay" |
-      awk '{printf "%-34s %10s %9s %9s %9s %7s\n", $1, substr($2,5), substr($3,5), substr($5,5), substr($6,5), substr($8,8)}'
+    rate=$(awk -v r="${RPS[$name/$model]}" 'BEGIN {printf "%.1f", r / 2}')
+    paced "$name/$model/at_${rate%.*}_rps" "http://127.0.0.1:$port/classify?model=$model" "$body" "$rate" | row
   done
   printf "  => audioclass / pytorch saturation throughput on %s: %.1fx\n" "$model" \
     "$(awk -v a="${RPS[audioclass/$model]}" -v b="${RPS[pytorch/$model]}" 'BEGIN {print a / b}')"

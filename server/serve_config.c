@@ -40,8 +40,10 @@ static const opt k_opts[] = {
      "decoded requests waiting for inference; beyond it: 503 + Retry-After"},
     {"max-batch", "AUDIOCLASS_MAX_BATCH", T_INT, F(max_batch), "32", 1, 4096, "N",
      "windows per forward pass (memory grows with it)"},
-    {"max-batch-wait-ms", "AUDIOCLASS_MAX_BATCH_WAIT_MS", T_NUM, F(max_batch_wait_ms), "5", 0,
-     60000, "MS", "how long the oldest queued request waits for its batch to fill"},
+    {"max-batch-wait-ms", "AUDIOCLASS_MAX_BATCH_WAIT_MS", T_NUM, F(max_batch_wait_ms), "0", 0,
+     60000, "MS",
+     "how long the oldest queued request may wait for its batch to fill (0: never wait; "
+     "requests that arrive during a forward pass form the next batch)"},
     {"max-body-bytes", "AUDIOCLASS_MAX_BODY_BYTES", T_BYTES, F(max_body_bytes), "20M", 1,
      4294967296.0, "BYTES", "largest upload (K/M/G suffixes = KiB/MiB/GiB); beyond it: 413"},
     {"max-queue-bytes", "AUDIOCLASS_MAX_QUEUE_BYTES", T_BYTES, F(max_queue_bytes), "1G", 0,
