@@ -171,7 +171,7 @@ static ac_status probe_response(const ac_model *m, int li, ac_filterbank *fb, do
     float *x = malloc(sizeof(float) * (size_t)batch * win);
     float *y = malloc(sizeof(float) * (size_t)batch * out_item);
     ac_status st = (!x || !y) ? ac_fail(err, AC_ERR_NOMEM, "out of memory for the probe")
-                              : ac_workspace_create(m, batch, threads, &ws, err);
+                              : ac_workspace_create_probe(m, batch, threads, &ws, err);
     for (int k0 = 0; st == AC_OK && k0 < n; k0 += batch) {
         int nb = n - k0 < batch ? n - k0 : batch;
         for (int b = 0; b < nb; b++) {

@@ -17,14 +17,16 @@ struct ac_model {
     ac_layer *layers;
     int n_layers;
     ac_op last_op;         /* decides how raw outputs become probabilities */
-    size_t max_act;        /* floats per item of the largest activation */
+    size_t act_floats[2];  /* floats per item each ping-pong buffer needs (forward) */
+    size_t probe_floats[2];/* the same when convs also run unfused (forward_conv_output) */
     size_t max_scratch;    /* floats per thread */
 };
 
 struct ac_workspace {
     const ac_model *m;
     int max_batch, threads;
-    float *act[2];         /* [max_batch * max_act] each: ping-pong activations */
+    float *act[2];         /* [max_batch * act_cap[i]]: ping-pong activations */
+    size_t act_cap[2];     /* floats per item of act[0] and act[1] */
     float *scratch;        /* [threads * max_scratch] */
     double *layer_s;       /* [n_layers] seconds spent per layer since creation (profiling) */
     /* ac_classify_many's batch assembly, allocated once: */
@@ -466,6 +468,30 @@ static int build_layer(parse_ctx *c, json_t *j, ac_shape *cur)
     return ac_fail(c->err, AC_ERR_BAD_MODEL, "%s: unknown op \"%s\"", c->where, op), -1;
 }
 
+/* Layers that work in place keep their input buffer; the others write the other one. */
+static int in_place(ac_op op)
+{
+    return op == AC_OP_RELU || op == AC_OP_FLATTEN || op == AC_OP_SOFTMAX || op == AC_OP_LOG_SOFTMAX;
+}
+
+/* Follows run_layers' ping-pong to size each buffer for what lands in it: EnvNet's 3.8 MB
+ * conv1 output needs one big buffer, not two (every other activation is at most 0.9 MB). */
+static void size_buffers(ac_model *m)
+{
+    int buf = 0; /* the input is copied into act[0] */
+    m->act_floats[0] = m->probe_floats[0] = ac_shape_numel(m->input);
+    m->act_floats[1] = m->probe_floats[1] = 1;
+    for (int l = 0; l < m->n_layers; l++) {
+        const ac_layer *L = &m->layers[l];
+        if (in_place(L->op)) continue;
+        buf = 1 - buf;
+        size_t out = ac_shape_numel(L->out), unfused = L->op == AC_OP_CONV ? ac_shape_numel(L->conv_out) : out;
+        if (out > m->act_floats[buf]) m->act_floats[buf] = out;
+        if (unfused > m->probe_floats[buf]) m->probe_floats[buf] = unfused;
+        if (out > m->probe_floats[buf]) m->probe_floats[buf] = out;
+    }
+}
+
 /* A max pool over time right after a one-row conv (EnvNet conv2 -> pool (1,160), M5's
  * conv -> pool 4) is done in the conv's epilogue, chunk by chunk, so the large unpooled
  * activation is never written to memory. Only non-overlapping, unpadded windows. */
@@ -594,7 +620,6 @@ static ac_status build_model(ac_model *m, char *err)
     m->layers = calloc(json_array_size(graph), sizeof *m->layers);
     if (!m->layers) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory"); goto out; }
     ac_shape cur = m->input;
-    m->max_act = ac_shape_numel(cur);
     size_t i;
     json_t *layer;
     json_array_foreach(graph, i, layer) {
@@ -609,7 +634,6 @@ static ac_status build_model(ac_model *m, char *err)
                          ac_shape_numel(cur));
             goto out;
         }
-        if (ac_shape_numel(cur) > m->max_act) m->max_act = ac_shape_numel(cur);
     }
     if (m->n_layers == 0) {
         st = ac_fail(err, AC_ERR_BAD_MODEL, "metadata \"graph\" has no executable layer");
@@ -637,6 +661,7 @@ static ac_status build_model(ac_model *m, char *err)
         if (!buffer) info->n_params += tr->numel;
     }
     fuse_conv_maxpool(m);
+    size_buffers(m);
     for (int l = 0; l < m->n_layers; l++) {
         const ac_layer *L = &m->layers[l];
         info->flops += L->flops;
@@ -744,8 +769,8 @@ void ac_model_layer_describe(const ac_model *m, int i, char *buf, size_t len)
 
 /* ---- workspace and forward ---- */
 
-ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_workspace **out,
-                              char *err)
+static ac_status workspace_create(const ac_model *m, int max_batch, int threads, int probe,
+                                  ac_workspace **out, char *err)
 {
     *out = NULL;
     if (max_batch < 1 || max_batch > 4096)
@@ -757,8 +782,10 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
     ws->m = m;
     ws->max_batch = max_batch;
     ws->threads = threads;
-    ws->act[0] = ac_alloc_floats(m->max_act * (size_t)max_batch);
-    ws->act[1] = ac_alloc_floats(m->max_act * (size_t)max_batch);
+    for (int i = 0; i < 2; i++) {
+        ws->act_cap[i] = probe ? m->probe_floats[i] : m->act_floats[i];
+        ws->act[i] = ac_alloc_floats(ws->act_cap[i] * (size_t)max_batch);
+    }
     ws->scratch = ac_alloc_floats(m->max_scratch * (size_t)threads);
     ws->layer_s = calloc((size_t)m->n_layers, sizeof *ws->layer_s);
     ws->batch = ac_alloc_floats((size_t)max_batch * (size_t)m->info.window);
@@ -774,11 +801,23 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
     return AC_OK;
 }
 
+ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_workspace **out,
+                              char *err)
+{
+    return workspace_create(m, max_batch, threads, 0, out, err);
+}
+
+ac_status ac_workspace_create_probe(const ac_model *m, int max_batch, int threads,
+                                    ac_workspace **out, char *err)
+{
+    return workspace_create(m, max_batch, threads, 1, out, err);
+}
+
 int ac_workspace_batch_for_budget(const ac_model *m, int max_batch, int threads, size_t budget_bytes)
 {
     if (threads <= 0) threads = omp_get_max_threads();
     size_t fixed = m->max_scratch * (size_t)threads * sizeof(float);
-    size_t per_item = (2 * m->max_act + (size_t)m->info.window + (size_t)m->info.n_labels) * sizeof(float);
+    size_t per_item = (m->act_floats[0] + m->act_floats[1] + (size_t)m->info.window + (size_t)m->info.n_labels) * sizeof(float);
     size_t b = budget_bytes > fixed ? (budget_bytes - fixed) / per_item : 1;
     if (b < 1) b = 1;
     return b < (size_t)max_batch ? (int)b : max_batch;
@@ -889,6 +928,9 @@ ac_status ac_model_forward_conv_output(const ac_model *m, ac_workspace *ws, cons
     ac_layer unfused = m->layers[li];
     unfused.conv.pool_w = 0;
     unfused.out = unfused.conv_out;
+    if (ws->act_cap[0] < m->probe_floats[0] || ws->act_cap[1] < m->probe_floats[1])
+        return ac_fail(err, AC_ERR_INVALID_ARG,
+                       "layer %d: unfused conv output needs a workspace from ac_workspace_create_probe", li);
     float *in = run_layers(m, ws, x, n, li);
     float *res = run_layer(&unfused, ws, n, in, in == ws->act[0] ? ws->act[1] : ws->act[0]);
     memcpy(out, res, ac_shape_numel(unfused.out) * (size_t)n * sizeof *out);

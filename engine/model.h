@@ -85,6 +85,10 @@ void ac_model_layer_describe(const ac_model *m, int i, char *buf, size_t len);
  * (0 = omp_get_max_threads()). Allocates everything up front: forward never allocates. */
 ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_workspace **out,
                               char *err);
+/* The same, with room for convolutions run without their fused pool
+ * (ac_model_forward_conv_output needs it; EnvNet's takes 3.8 MB more per window). */
+ac_status ac_workspace_create_probe(const ac_model *m, int max_batch, int threads,
+                                    ac_workspace **out, char *err);
 void ac_workspace_free(ac_workspace *ws); /* NULL is a no-op */
 /* Largest batch (<= max_batch) whose workspace takes at most budget_bytes (at least 1).
  * EnvNet needs 2 x 3.8 MB of activations per window, M5 0.13 MB: one batch size for both
@@ -103,7 +107,8 @@ ac_status ac_model_forward(const ac_model *m, ac_workspace *ws, const float *x, 
 ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float *x, int n,
                                 int upto, float *out, char *err);
 /* Runs layers before conv layer `li`, then that layer without its fused max pool, into
- * out [n, ac_model_layer(m, li)->conv_out]: what the filter probe measures. */
+ * out [n, ac_model_layer(m, li)->conv_out]: what the filter probe measures. ws must come
+ * from ac_workspace_create_probe. */
 ac_status ac_model_forward_conv_output(const ac_model *m, ac_workspace *ws, const float *x, int n,
                                        int li, float *out, char *err);
 /* Turns raw outputs [n, n_labels] into probabilities in place, according to the last op. */

@@ -33,10 +33,12 @@
 
 typedef struct ac_scheduler ac_scheduler;
 
-/* Memory for each model's workspace (activations, scratch, batch buffers): EnvNet runs 8
- * windows per forward pass within it, M5 the whole max_batch. Throughput at 8 vs 10 windows
- * per pass is the same for EnvNet (its convolutions parallelise within a window). */
-#define AC_SCHED_WORKSPACE_BUDGET ((size_t)64 << 20)
+/* Memory for each model's workspace (activations, scratch, batch buffers): EnvNet runs 6
+ * windows per forward pass within it (4.9 MB each), M5 the whole max_batch. EnvNet's
+ * throughput is flat from 5 to 12 windows per pass (256, 253, 258, 256 windows/s at 5, 7,
+ * 10, 12 on 2 threads) and drops beyond (192 at 20): its convolutions parallelise within a
+ * window, so a larger budget would only cost memory. */
+#define AC_SCHED_WORKSPACE_BUDGET ((size_t)32 << 20)
 
 typedef struct ac_sched_config {
     int queue_size;      /* jobs waiting (not yet running), across all models; >= 1 */

@@ -17,7 +17,8 @@
  * each Hann-windowed and scaled to unit peak gain (sum of window / 2). conv2 mixes them. */
 static const double k_freqs[4] = {2500, 0, 1000, 300};
 
-static ac_model *make_model(void)
+/* conv1 (4 filters, TAPS taps) -> [max pool 4, fused into conv1] -> conv2 -> mean -> fc */
+static ac_model *make_model_pooled(int pool)
 {
     float w1[4 * TAPS] = {0}, b1[4] = {0}, w2[2 * 4], b2[2] = {0}, wf[3 * 2], bf[3] = {0};
     double wsum = 0;
@@ -43,6 +44,8 @@ static ac_model *make_model(void)
         "op", "conv1d", "name", "conv2", "in_channels", 4, "out_channels", 2, "kernel_size", 1,
         "op", "global_avgpool", "op", "flatten",
         "op", "linear", "name", "fc", "in_features", 2, "out_features", 3);
+    if (pool)
+        json_array_insert_new(graph, 1, json_pack("{s:s,s:i,s:i}", "op", "maxpool1d", "kernel_size", 4, "stride", 4));
     char *gs = json_dumps(graph, 0);
     json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "format", "audioclass", "format_version", "1",
                              "name", "bank", "sample_rate", "8000", "input_shape", "[1, 2000]", "labels",
@@ -55,6 +58,37 @@ static ac_model *make_model(void)
     free(bytes), free(gs);
     json_decref(graph), json_decref(meta);
     return m;
+}
+
+static ac_model *make_model(void) { return make_model_pooled(0); }
+
+/* A conv with a fused pool, run unfused for the probe: needs a probe workspace (more room),
+ * and its output pooled equals what the fused forward pass computes. */
+Test(filters, unfused_conv_output_needs_a_probe_workspace)
+{
+    ac_model *m = make_model_pooled(1);
+    const ac_layer *L = ac_model_layer(m, 0);
+    cr_assert_eq(L->conv.pool_w, 4, "the pool is fused into conv1");
+    const int n = 3, win = 2000, cw = L->conv_out.w, pw = L->out.w;
+    float *x = malloc(sizeof(float) * n * win), *full = malloc(sizeof(float) * n * 4 * cw);
+    float *pooled = malloc(sizeof(float) * n * 4 * pw);
+    tu_fill_random(x, (size_t)n * win, 7);
+    char err[AC_ERR_LEN];
+    ac_workspace *ws, *pws;
+    cr_assert_eq(ac_workspace_create(m, n, 1, &ws, err), AC_OK, "%s", err);
+    cr_expect_eq(ac_model_forward_conv_output(m, ws, x, n, 0, full, err), AC_ERR_INVALID_ARG);
+    cr_expect(strstr(err, "ac_workspace_create_probe") != NULL, "message: %s", err);
+    cr_assert_eq(ac_workspace_create_probe(m, n, 1, &pws, err), AC_OK, "%s", err);
+    cr_assert_eq(ac_model_forward_conv_output(m, pws, x, n, 0, full, err), AC_OK, "%s", err);
+    cr_assert_eq(ac_model_forward_upto(m, ws, x, n, 1, pooled, err), AC_OK, "%s", err);
+    for (int r = 0; r < n * 4; r++)
+        for (int j = 0; j < pw; j++) {
+            float mx = full[r * cw + 4 * j];
+            for (int i = 1; i < 4; i++) mx = fmaxf(mx, full[r * cw + 4 * j + i]);
+            cr_expect_float_eq(pooled[r * pw + j], mx, 1e-6, "row %d window %d", r, j);
+        }
+    ac_workspace_free(ws), ac_workspace_free(pws), ac_model_free(m);
+    free(x), free(full), free(pooled);
 }
 
 static const ac_filter *by_index(const ac_filterbank *fb, int index)
