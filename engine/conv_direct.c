@@ -8,14 +8,16 @@
  * CO broadcasts (folded into the FMAs), CO * TV = 24 FMAs, so the FMA units, not the
  * loads, set the pace. */
 #define TV 3
-#define TB (16 * TV) /* = AC_CONV_DIRECT_MIN_COLS */
+#define TB (16 * TV)
+_Static_assert(TB == AC_CONV_DIRECT_BLOCK, "conv_direct.h announces the block size");
 
 ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w)
 {
-    if (h != 1 || p->kh != 1 || p->sh != 1 || p->dw != 1 || p->dh != 1 || p->pad_t || p->pad_b ||
-        p->pad_l || p->pad_r || w < p->kw)
+    if (p->sh != 1 || p->dw != 1 || p->dh != 1 || p->pad_t || p->pad_b || p->pad_l || p->pad_r ||
+        w < p->kw || h < p->kh)
         return AC_DIRECT_NONE;
-    return p->sw == 1 && w - p->kw + 1 >= AC_CONV_DIRECT_MIN_COLS ? AC_DIRECT_TIME : AC_DIRECT_CHANNELS;
+    if (p->sw == 1 && w - p->kw + 1 >= AC_CONV_DIRECT_MIN_COLS) return AC_DIRECT_TIME;
+    return h == 1 && p->kh == 1 ? AC_DIRECT_CHANNELS : AC_DIRECT_NONE;
 }
 
 /* One block: y[c, 16 v + lane] for c < CO, lanes enabled in mask[v], with the bias added
@@ -24,14 +26,16 @@ ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w)
  * stored, and an enabled lane j reads x[ci, j + k] with j + k < cols + kw - 1. */
 #define DEFINE_BLOCK(CO, MASKED)                                                                   \
     __attribute__((target("avx512f"))) static void block_##CO##_##MASKED(                          \
-        const float *x, int x_stride, const float *w, int w_stride, int cin, int kw,              \
-        const float *bias, int relu, const __mmask16 mask[TV], float *y, int ld)                  \
+        const float *x, const ac_direct_geom *g, const float *w, const float *bias, int relu,      \
+        const __mmask16 mask[TV], float *y, int ld)                                               \
     {                                                                                              \
+        const int kw = g->kw, w_stride = g->cin * g->kh * kw;                                      \
         __m512 acc[CO][TV];                                                                        \
         _Pragma("GCC unroll 8") for (int c = 0; c < CO; c++)                                       \
             _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++) acc[c][v] = _mm512_setzero_ps();  \
-        for (int ci = 0; ci < cin; ci++) {                                                         \
-            const float *xr = x + (size_t)ci * x_stride, *wr = w + (size_t)ci * kw;                \
+        for (int r = 0; r < g->cin * g->kh; r++) { /* input row r: channel r / kh, kernel row r % kh */ \
+            const float *xr = x + (size_t)(r / g->kh) * g->x_stride + (size_t)(r % g->kh) * g->row_stride; \
+            const float *wr = w + (size_t)r * kw;                                                  \
             for (int k = 0; k < kw; k++) {                                                         \
                 __m512 xv[TV];                                                                     \
                 _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++)                               \
@@ -63,17 +67,17 @@ DEFINE_BLOCKS(4)
 DEFINE_BLOCKS(2)
 DEFINE_BLOCKS(1)
 
-typedef void block_fn(const float *, int, const float *, int, int, int, const float *, int,
+typedef void block_fn(const float *, const ac_direct_geom *, const float *, const float *, int,
                       const __mmask16 *, float *, int);
 
-__attribute__((target("avx512f"))) void ac_conv_direct_rows(const float *x, int x_stride,
+__attribute__((target("avx512f"))) void ac_conv_direct_rows(const float *x, const ac_direct_geom *g,
                                                             const float *w, const float *bias,
-                                                            int relu, int cout, int cin, int kw,
-                                                            int cols, float *y, int ld)
+                                                            int relu, int cout, int cols, float *y,
+                                                            int ld)
 {
     static block_fn *const blocks[2][4] = {{block_8_0, block_4_0, block_2_0, block_1_0},
                                            {block_8_1, block_4_1, block_2_1, block_1_1}};
-    const int w_stride = cin * kw;
+    const int w_stride = g->cin * g->kh * g->kw;
     for (int j0 = 0; j0 < cols; j0 += TB) {
         __mmask16 mask[TV];
         for (int v = 0; v < TV; v++) {
@@ -84,8 +88,8 @@ __attribute__((target("avx512f"))) void ac_conv_direct_rows(const float *x, int 
         block_fn *const *fn = blocks[cols - j0 < TB];
         for (int o = 0, size = 8, which = 0; o < cout; size /= 2, which++)
             for (; o + size <= cout; o += size) /* 8-channel blocks, then one of 4, 2, 1 each */
-                fn[which](x + j0, x_stride, w + (size_t)o * w_stride, w_stride, cin, kw,
-                          bias ? bias + o : NULL, relu, mask, y + (size_t)o * ld + j0, ld);
+                fn[which](x + j0, g, w + (size_t)o * w_stride, bias ? bias + o : NULL, relu, mask,
+                          y + (size_t)o * ld + j0, ld);
     }
 }
 

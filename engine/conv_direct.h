@@ -18,20 +18,30 @@
 #include "ops.h"
 
 /* Which kernel computes `p` on an input of [cin, h, w]: NONE (im2col + GEMM) unless the
- * convolution is one row, undilated and unpadded; then TIME (ac_conv_direct_rows) for
- * stride 1 and at least AC_CONV_DIRECT_MIN_COLS outputs, CHANNELS (ac_conv_direct_cols)
- * for strided or narrower ones. (Strided convolutions as stride-1 convolutions over the
- * input's phases, then TIME, measured 10% slower than CHANNELS on M5's conv1.) */
-#define AC_CONV_DIRECT_MIN_COLS 48
+ * convolution is undilated, unpadded and of stride 1 along the height; then TIME
+ * (ac_conv_direct_rows, row by row of the output) for stride 1 and at least
+ * AC_CONV_DIRECT_MIN_COLS outputs per row (EnvNet's conv1-conv3, M5's conv2), CHANNELS
+ * (ac_conv_direct_cols) for one-row convolutions that are strided or narrower (M5's conv1,
+ * conv3, conv4). (Strided convolutions as stride-1 convolutions over the input's phases,
+ * then TIME, measured 10% slower than CHANNELS on M5's conv1.) */
+#define AC_CONV_DIRECT_MIN_COLS 40 /* a row of 40 fills 5/6 of one block */
+#define AC_CONV_DIRECT_BLOCK 48    /* time steps per register block of the TIME kernel */
 typedef enum { AC_DIRECT_NONE, AC_DIRECT_TIME, AC_DIRECT_CHANNELS } ac_conv_direct_kind;
 ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w);
 
-/* y[o, j] = act(bias[o] + sum_ci sum_k w[o, ci, k] * x[ci, j + k]) for o < cout, j < cols;
- * act = ReLU when relu != 0, identity otherwise; bias may be NULL.
- * x: cin rows of row stride x_stride, each holding at least cols + kw - 1 values;
- * w: [cout, cin, kw]; y: [cout, ld]. */
-void ac_conv_direct_rows(const float *x, int x_stride, const float *w, const float *bias,
-                         int relu, int cout, int cin, int kw, int cols, float *y, int ld);
+/* Where the TIME kernel finds its input: cin channels x_stride floats apart, each with kh
+ * kernel rows row_stride floats apart, kw taps per row. */
+typedef struct ac_direct_geom {
+    int cin, kh, kw;
+    int x_stride, row_stride;
+} ac_direct_geom;
+
+/* One output row: y[o, j] = act(bias[o] + sum_ci sum_ky sum_k w[o, ci, ky, k] *
+ * x[ci * x_stride + ky * row_stride + j + k]) for o < cout, j < cols; act = ReLU when
+ * relu != 0, identity otherwise; bias may be NULL. w: [cout, cin, kh, kw]; y: [cout, ld].
+ * Each input row must hold at least cols + kw - 1 values. */
+void ac_conv_direct_rows(const float *x, const ac_direct_geom *g, const float *w,
+                         const float *bias, int relu, int cout, int cols, float *y, int ld);
 
 /* The fused max pool's epilogue, vectorised: out[r, j] = max of y[r, j*pw .. j*pw+pw-1]
  * for r < rows, j < cols / pw (floor mode). */

@@ -77,8 +77,9 @@ int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi)
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
 /* Positions per chunk: about AC_COL_BUDGET floats of columns, whole pool windows, and for
- * shapes the time-vectorised direct kernel takes, whole multiples of its 48-step block where
- * the row is long enough (EnvNet conv2: 480 = 3 pool windows of 160, no partial block).
+ * shapes the time-vectorised direct kernel takes, whole output rows (2-D) or whole
+ * multiples of its 48-step block where the row is long enough (EnvNet conv2: 480 = 3 pool
+ * windows of 160, no partial block).
  * Depends on the shape only, not on whether the direct kernels are on, so the scratch size
  * holds for both paths. */
 static int chunk_cols(const ac_conv_params *p, int h, int w, int positions)
@@ -88,8 +89,12 @@ static int chunk_cols(const ac_conv_params *p, int h, int w, int positions)
     if (c < 32) c = 32;
     int unit = p->pool_w > 0 ? p->pool_w : 1;
     if (ac_conv_direct_choose(p, h, w) == AC_DIRECT_TIME) {
-        int both = unit / gcd(unit, AC_CONV_DIRECT_MIN_COLS) * AC_CONV_DIRECT_MIN_COLS;
-        if (both <= positions) unit = both;
+        int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+        int both = unit / gcd(unit, AC_CONV_DIRECT_BLOCK) * AC_CONV_DIRECT_BLOCK;
+        if (ho > 1) /* 2-D: whole output rows, so each kernel call gets a full row */
+            unit = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+        else if (both <= positions)
+            unit = both;
     }
     c = c < unit ? unit : c / unit * unit;
     return c < positions ? c : positions;
@@ -212,8 +217,13 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
         const int ld = pw > 0 ? cw : P;
         const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
         if (direct != AC_DIRECT_NONE) { /* dst[cout_g, cw] = relu(bg + conv(wg, xg) at p0..) */
-            if (direct == AC_DIRECT_TIME) {
-                ac_conv_direct_rows(xg + p0, w, wg, bg, relu, cout_g, cin_g, p->kw, cw, dst, ld);
+            if (direct == AC_DIRECT_TIME) { /* output row by output row (2-D: whole rows) */
+                const ac_direct_geom geom = {cin_g, p->kh, p->kw, h * w, w};
+                for (int q = p0; q < p0 + cw; q += wo - q % wo) {
+                    int oy = q / wo, ox = q % wo, seg = wo - ox < p0 + cw - q ? wo - ox : p0 + cw - q;
+                    ac_conv_direct_rows(xg + (size_t)oy * w + ox, &geom, wg, bg, relu, cout_g, seg,
+                                        dst + (q - p0), ld);
+                }
             } else {
                 if (packed_group != g) ac_conv_direct_pack(wg, cout_g, cin_g, p->kw, col);
                 packed_group = g;

@@ -149,6 +149,12 @@ Test(ops, direct_conv_matches_reference_on_both_paths)
         check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 61, 0, 2, 154);
         check_conv((ac_conv_params){6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 333, 1, 2, 155);
         check_conv((ac_conv_params){40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160}, 2, 1, 1767, 1, 2, 156);
+        /* 2-D, stride 1: row by row (EnvNet's conv3 on a small batch; several channels and
+         * kernel rows; rows of 48, 49 and 100 outputs; chunks of whole rows) */
+        check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 161);
+        check_conv((ac_conv_params){3, 5, 1, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 7, 51, 0, 2, 162);
+        check_conv((ac_conv_params){2, 9, 1, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 5, 49, 1, 1, 163);
+        check_conv((ac_conv_params){64, 8, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 30, 102, 1, 2, 164);
         /* strided: the channel-vectorised kernel (M5's conv1 with its fused pool, groups,
          * a channel count that leaves a partial vector) */
         check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 8000, 1, 2, 157);
