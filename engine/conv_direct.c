@@ -2,6 +2,7 @@
 #include "conv_direct.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 /* Register block: CO output channels x TV vectors of 16 time steps = 24 accumulators of
  * the 32 zmm registers, leaving room for the TV input vectors. Per tap: TV input loads,
@@ -16,8 +17,9 @@ ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w)
     if (p->sh != 1 || p->dw != 1 || p->dh != 1 || p->pad_t || p->pad_b || p->pad_l || p->pad_r ||
         w < p->kw || h < p->kh)
         return AC_DIRECT_NONE;
-    if (p->sw == 1 && w - p->kw + 1 >= AC_CONV_DIRECT_MIN_COLS) return AC_DIRECT_TIME;
-    return h == 1 && p->kh == 1 ? AC_DIRECT_CHANNELS : AC_DIRECT_NONE;
+    const int wo = (w - p->kw) / p->sw + 1;
+    if (h == 1 && p->kh == 1 && (p->sw > 1 || wo < AC_CONV_DIRECT_SHORT_ROW)) return AC_DIRECT_CHANNELS;
+    return p->sw == 1 && wo >= AC_CONV_DIRECT_MIN_COLS ? AC_DIRECT_TIME : AC_DIRECT_NONE;
 }
 
 /* One block: y[c, 16 v + lane] for c < CO, lanes enabled in mask[v], with the bias added
@@ -174,8 +176,8 @@ DEFINE_CBLOCK(1, 1)
 __attribute__((target("avx512f"))) void ac_conv_direct_cols(const float *x, int x_stride,
                                                             int stride, const float *packed,
                                                             const float *bias, int relu, int cout,
-                                                            int cin, int kw, int cols, float *y,
-                                                            int ld)
+                                                            int cin, int kw, int cols, int pool,
+                                                            float *y, int ld)
 {
     const int cp = (cout + 15) / 16 * 16;
     float tmp[2 * 16 * CJ] __attribute__((aligned(64))); /* [position][channel] of one block */
@@ -183,6 +185,8 @@ __attribute__((target("avx512f"))) void ac_conv_direct_cols(const float *x, int 
     for (int o0 = 0; o0 < cout; o0 += 32) {
         const int ov = cout - o0 > 16 ? 2 : 1, nch = cout - o0 < 32 ? cout - o0 : 32;
         const float *pk = packed + o0;
+        __m512 run[2] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)}; /* pool window so far */
+        int in_window = 0, window = 0;
         for (int j0 = 0; j0 < cols;) {
             const int left = cols - j0, J = left >= CJ ? CJ : left >= 4 ? 4 : 1;
             const float *xb = x + (size_t)j0 * stride;
@@ -194,18 +198,38 @@ __attribute__((target("avx512f"))) void ac_conv_direct_cols(const float *x, int 
             case 104: cblock_1x4(xb, x_stride, stride, pk, cp, cin, kw, out); break;
             default: cblock_1x1(xb, x_stride, stride, pk, cp, cin, kw, out); break;
             }
+            __m512 b[2];
             for (int v = 0; v < ov; v++) {
                 const int lanes = nch - 16 * v < 16 ? nch - 16 * v : 16; /* channels < cout */
-                const __m512 b = bias ? _mm512_maskz_loadu_ps((__mmask16)((1u << lanes) - 1u), bias + o0 + 16 * v)
-                                      : _mm512_setzero_ps();
-                for (int j = 0; j < J; j++) {
-                    __m512 r = _mm512_add_ps(out[v * J + j], b);
-                    if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
-                    _mm512_store_ps(tmp + (size_t)j * 32 + 16 * v, r);
-                }
+                b[v] = bias ? _mm512_maskz_loadu_ps((__mmask16)((1u << lanes) - 1u), bias + o0 + 16 * v)
+                            : _mm512_setzero_ps();
             }
-            for (int c = 0; c < nch; c++)
-                for (int j = 0; j < J; j++) y[(size_t)(o0 + c) * ld + j0 + j] = tmp[j * 32 + c];
+            if (pool > 0) { /* running max over each window; one transposed store per window */
+                for (int j = 0; j < J; j++) {
+                    for (int v = 0; v < ov; v++) {
+                        __m512 r = _mm512_add_ps(out[v * J + j], b[v]);
+                        if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
+                        run[v] = _mm512_max_ps(run[v], r);
+                    }
+                    if (++in_window < pool) continue;
+                    for (int v = 0; v < ov; v++) {
+                        _mm512_store_ps(tmp + 16 * v, run[v]);
+                        run[v] = _mm512_set1_ps(-INFINITY);
+                    }
+                    for (int c = 0; c < nch; c++) y[(size_t)(o0 + c) * ld + window] = tmp[c];
+                    window++;
+                    in_window = 0;
+                }
+            } else {
+                for (int v = 0; v < ov; v++)
+                    for (int j = 0; j < J; j++) {
+                        __m512 r = _mm512_add_ps(out[v * J + j], b[v]);
+                        if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
+                        _mm512_store_ps(tmp + (size_t)j * 32 + 16 * v, r);
+                    }
+                for (int c = 0; c < nch; c++)
+                    for (int j = 0; j < J; j++) y[(size_t)(o0 + c) * ld + j0 + j] = tmp[j * 32 + c];
+            }
             j0 += J;
         }
     }

@@ -18,12 +18,14 @@
 #include "ops.h"
 
 /* Which kernel computes `p` on an input of [cin, h, w]: NONE (im2col + GEMM) unless the
- * convolution is undilated, unpadded and of stride 1 along the height; then TIME
- * (ac_conv_direct_rows, row by row of the output) for stride 1 and at least
- * AC_CONV_DIRECT_MIN_COLS outputs per row (EnvNet's conv1-conv3, M5's conv2), CHANNELS
- * (ac_conv_direct_cols) for one-row convolutions that are strided or narrower (M5's conv1,
- * conv3, conv4). (Strided convolutions as stride-1 convolutions over the input's phases,
- * then TIME, measured 10% slower than CHANNELS on M5's conv1.) */
+ * convolution is undilated, unpadded and of stride 1 along the height. Then CHANNELS
+ * (ac_conv_direct_cols) for one-row convolutions that are strided or shorter than
+ * AC_CONV_DIRECT_SHORT_ROW outputs (all of M5's: its pools are fused in that kernel, and a
+ * short row would leave TIME blocks part empty), else TIME (ac_conv_direct_rows, output row
+ * by output row) for stride 1 and rows of at least AC_CONV_DIRECT_MIN_COLS outputs
+ * (EnvNet's conv1-conv4). (Strided convolutions as stride-1 convolutions over the input's
+ * phases, then TIME, measured 10% slower than CHANNELS on M5's conv1.) */
+#define AC_CONV_DIRECT_SHORT_ROW 128
 #define AC_CONV_DIRECT_MIN_COLS 40 /* a row of 40 fills 5/6 of one block */
 #define AC_CONV_DIRECT_BLOCK 48    /* time steps per register block of the TIME kernel */
 typedef enum { AC_DIRECT_NONE, AC_DIRECT_TIME, AC_DIRECT_CHANNELS } ac_conv_direct_kind;
@@ -50,13 +52,15 @@ void ac_conv_direct_maxpool(const float *y, int rows, int ld, int cols, int pw, 
 
 /* The channel-vectorised variant for strided (M5's conv1: 80 taps, stride 16) and narrow
  * (fewer than AC_CONV_DIRECT_MIN_COLS outputs) one-row convolutions: lanes run over output
- * channels, so a short time axis wastes nothing. Weights must first be packed
- * (ac_conv_direct_pack into ac_conv_direct_packed_floats(...) floats).
- * y[o, j] = act(bias[o] + sum_ci sum_k w[o, ci, k] * x[ci, stride * j + k]). */
+ * channels, so a short time axis wastes nothing. Weights in its layout come from
+ * ac_conv_direct_pack into ac_conv_direct_packed_floats(...) floats.
+ * y[o, j] = act(bias[o] + sum_ci sum_k w[o, ci, k] * x[ci, stride * j + k]) for j < cols;
+ * with pool > 0, y[o, i] = max of that over j in [i * pool, (i + 1) * pool) instead
+ * (cols a multiple of pool), so the unpooled row is never stored. y: [cout, ld]. */
 size_t ac_conv_direct_packed_floats(int cout, int cin, int kw);
 void ac_conv_direct_pack(const float *w, int cout, int cin, int kw, float *packed);
 void ac_conv_direct_cols(const float *x, int x_stride, int stride, const float *packed,
-                         const float *bias, int relu, int cout, int cin, int kw, int cols, float *y,
-                         int ld);
+                         const float *bias, int relu, int cout, int cin, int kw, int cols, int pool,
+                         float *y, int ld);
 
 #endif

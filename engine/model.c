@@ -1,6 +1,8 @@
 /* model.c - builds the executable layer list from a model file, runs it, cuts windows. */
 #include "model.h"
 
+#include "conv_direct.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -492,6 +494,27 @@ static void size_buffers(ac_model *m)
     }
 }
 
+/* Convolutions that the channel-vectorised direct kernel runs get their weights packed
+ * once here (ops.h: ac_conv_params.packed), not on every call: at batch 1 repacking M5's
+ * conv4 cost more than computing it. Returns -1 when out of memory. */
+static int pack_conv_weights(ac_model *m)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        ac_layer *L = &m->layers[l];
+        if (L->op != AC_OP_CONV || ac_conv_direct_choose(&L->conv, L->in.h, L->in.w) != AC_DIRECT_CHANNELS)
+            continue;
+        const int G = L->conv.groups, cin_g = L->conv.cin / G, cout_g = L->conv.cout / G;
+        const size_t per_group = ac_conv_direct_packed_floats(cout_g, cin_g, L->conv.kw);
+        L->packed = ac_alloc_floats(per_group * (size_t)G);
+        if (!L->packed) return -1;
+        for (int g = 0; g < G; g++)
+            ac_conv_direct_pack(L->weight + (size_t)g * cout_g * cin_g * L->conv.kw, cout_g, cin_g,
+                                L->conv.kw, L->packed + (size_t)g * per_group);
+        L->conv.packed = L->packed;
+    }
+    return 0;
+}
+
 /* A max pool over time right after a one-row conv (EnvNet conv2 -> pool (1,160), M5's
  * conv -> pool 4) is done in the conv's epilogue, chunk by chunk, so the large unpooled
  * activation is never written to memory. Only non-overlapping, unpadded windows. */
@@ -662,6 +685,7 @@ static ac_status build_model(ac_model *m, char *err)
     }
     fuse_conv_maxpool(m);
     size_buffers(m);
+    if (pack_conv_weights(m)) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory"); goto out; }
     for (int l = 0; l < m->n_layers; l++) {
         const ac_layer *L = &m->layers[l];
         info->flops += L->flops;
@@ -732,6 +756,7 @@ void ac_model_free(ac_model *m)
         ac_free_aligned(m->layers[i].weight);
         ac_free_aligned(m->layers[i].bias);
         ac_free_aligned(m->layers[i].matrix_owned);
+        ac_free_aligned(m->layers[i].packed);
     }
     free(m->layers);
     if (m->labels)

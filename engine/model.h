@@ -41,6 +41,7 @@ typedef struct ac_layer {
     int perm[3];                 /* permute: out axis i = in axis perm[i] */
     ac_matrix matrix;            /* linear: weights as stored (F16/I8 stay compact) */
     float *matrix_owned;         /* linear: F32 copy when the file's bytes were unaligned */
+    float *packed;               /* conv: weights packed for the direct kernel (conv.packed), owned */
     int64_t flops;               /* 2 * multiply-adds of one item */
 } ac_layer;
 

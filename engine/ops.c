@@ -225,10 +225,12 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
                                         dst + (q - p0), ld);
                 }
             } else {
-                if (packed_group != g) ac_conv_direct_pack(wg, cout_g, cin_g, p->kw, col);
+                const float *pk = p->packed ? p->packed + (size_t)g * ac_conv_direct_packed_floats(cout_g, cin_g, p->kw) : col;
+                if (!p->packed && packed_group != g) ac_conv_direct_pack(wg, cout_g, cin_g, p->kw, col);
                 packed_group = g;
-                ac_conv_direct_cols(xg + (size_t)p0 * p->sw, w, p->sw, col, bg, relu, cout_g, cin_g,
-                                    p->kw, cw, dst, ld);
+                ac_conv_direct_cols(xg + (size_t)p0 * p->sw, w, p->sw, pk, bg, relu, cout_g, cin_g,
+                                    p->kw, cw, pw, pw > 0 ? yg + p0 / pw : dst, pw > 0 ? Y : ld);
+                continue;
             }
             if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
             continue;

@@ -23,6 +23,9 @@ typedef struct ac_conv_params {
     int pad_t, pad_b, pad_l, pad_r; /* zero padding; left-only = causal */
     int pool_w;       /* fused max pool over time: non-overlapping windows of pool_w outputs
                          (floor mode), for one-row outputs only; 0 = none */
+    const float *packed; /* optional: the weights already in the channel-vectorised direct
+                            kernel's layout (ac_conv_direct_pack, done once at model load);
+                            NULL: packed per call where that kernel runs */
 } ac_conv_params;
 
 typedef struct ac_pool_params {

@@ -11,6 +11,8 @@
 #include "testutil.h"
 
 #define TOL 1e-4
+/* shape fields in declaration order; no prepacked weights */
+#define CONV(...) ((ac_conv_params){__VA_ARGS__, NULL})
 
 /* Direct 7-loop convolution: the definition, with no cleverness. */
 static void ref_conv2d(const float *x, int n, int h, int w, const float *wt, const float *b,
@@ -54,6 +56,23 @@ static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int thre
     tu_fill_random(wt, nw, seed + 1);
     tu_fill_random(b, (size_t)p.cout, seed + 2);
     ac_conv2d(x, n, h, w, wt, b, &p, relu, y, scratch, threads);
+    float *packed = NULL;
+    if (ac_ops_direct() && ac_conv_direct_choose(&p, h, w) == AC_DIRECT_CHANNELS) {
+        /* the same with weights packed up front (as models do at load): same result */
+        const int G = p.groups, cig = p.cin / G, cog = p.cout / G;
+        const size_t per = ac_conv_direct_packed_floats(cog, cig, p.kw);
+        packed = ac_alloc_floats(per * (size_t)G);
+        for (int g = 0; g < G; g++)
+            ac_conv_direct_pack(wt + (size_t)g * cog * cig * p.kw, cog, cig, p.kw, packed + per * (size_t)g);
+        ac_conv_params pp = p;
+        pp.packed = packed;
+        float *y2 = malloc(ny * 4);
+        ac_conv2d(x, n, h, w, wt, b, &pp, relu, y2, scratch, threads);
+        cr_expect_eq(memcmp(y, y2, (p.pool_w > 0 ? (size_t)n * p.cout * (wo / p.pool_w) : ny) * 4), 0,
+                     "prepacked weights change the result");
+        free(y2);
+    }
+    ac_free_aligned(packed);
     ref_conv2d(x, n, h, w, wt, b, &p, relu, r);
     if (p.pool_w > 0) { /* one-row outputs: max over whole windows of pool_w, tail dropped */
         int wp = wo / p.pool_w;
@@ -77,51 +96,51 @@ Test(ops, conv1d_basic_stride_and_odd_sizes)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* M5's first layer shape, batch 3 */
-    check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 8000, 1, 2, 1);
-    check_conv((ac_conv_params){3, 5, 1, 1, 7, 1, 3, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 101, 0, 1, 2);
-    check_conv((ac_conv_params){7, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 1, 13, 0, 2, 3);
+    check_conv(CONV(1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 0), 3, 1, 8000, 1, 2, 1);
+    check_conv(CONV(3, 5, 1, 1, 7, 1, 3, 1, 1, 0, 0, 0, 0, 0), 2, 1, 101, 0, 1, 2);
+    check_conv(CONV(7, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 1, 1, 13, 0, 2, 3);
 }
 
 /* strided one-row convs take the im2row path: padding on both sides, groups, odd tails */
 Test(ops, conv1d_strided_rows_with_padding_and_groups)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
-    check_conv((ac_conv_params){3, 4, 1, 1, 7, 1, 3, 1, 1, 0, 0, 5, 2, 0}, 2, 1, 50, 0, 2, 12);
-    check_conv((ac_conv_params){4, 6, 2, 1, 5, 1, 2, 1, 1, 0, 0, 1, 3, 0}, 3, 1, 41, 1, 2, 13);
-    check_conv((ac_conv_params){1, 8, 1, 1, 9, 1, 4, 1, 1, 0, 0, 9, 9, 0}, 2, 1, 30, 1, 1, 14);
-    check_conv((ac_conv_params){2, 3, 1, 1, 3, 1, 2, 1, 1, 0, 0, 7, 6, 0}, 1, 1, 5, 0, 1, 15); /* pad > kernel */
+    check_conv(CONV(3, 4, 1, 1, 7, 1, 3, 1, 1, 0, 0, 5, 2, 0), 2, 1, 50, 0, 2, 12);
+    check_conv(CONV(4, 6, 2, 1, 5, 1, 2, 1, 1, 0, 0, 1, 3, 0), 3, 1, 41, 1, 2, 13);
+    check_conv(CONV(1, 8, 1, 1, 9, 1, 4, 1, 1, 0, 0, 9, 9, 0), 2, 1, 30, 1, 1, 14);
+    check_conv(CONV(2, 3, 1, 1, 3, 1, 2, 1, 1, 0, 0, 7, 6, 0), 1, 1, 5, 0, 1, 15); /* pad > kernel */
 }
 
 Test(ops, conv1d_dilation_and_causal_padding)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* causal: (k-1)*dilation zeros on the left only; output length = input length */
-    ac_conv_params p = {4, 6, 1, 1, 3, 1, 1, 1, 4, 0, 0, 8, 0, 0};
+    ac_conv_params p = CONV(4, 6, 1, 1, 3, 1, 1, 1, 4, 0, 0, 8, 0, 0);
     check_conv(p, 2, 1, 50, 0, 2, 4);
     cr_expect_eq(ac_out_size(50, 3, 1, 4, 8, 0), 50);
-    check_conv((ac_conv_params){2, 2, 1, 1, 5, 1, 2, 1, 3, 0, 0, 1, 6, 0}, 3, 1, 37, 1, 2, 5);
+    check_conv(CONV(2, 2, 1, 1, 5, 1, 2, 1, 3, 0, 0, 1, 6, 0), 3, 1, 37, 1, 2, 5);
 }
 
 Test(ops, conv_groups_and_depthwise)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
-    check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 1, 33, 0, 2, 6);
-    check_conv((ac_conv_params){6, 6, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0}, 2, 9, 11, 1, 2, 7);
+    check_conv(CONV(8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 0), 2, 1, 33, 0, 2, 6);
+    check_conv(CONV(6, 6, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0), 2, 9, 11, 1, 2, 7);
 }
 
 Test(ops, conv2d_stride_dilation_padding_batch)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     /* EnvNet conv3 shape on a small batch */
-    check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 8);
-    check_conv((ac_conv_params){3, 4, 1, 3, 5, 2, 3, 2, 1, 1, 2, 0, 3, 0}, 3, 17, 23, 0, 2, 9);
-    check_conv((ac_conv_params){5, 2, 1, 2, 2, 1, 1, 3, 2, 2, 0, 1, 1, 0}, 1, 12, 12, 0, 1, 10);
+    check_conv(CONV(1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 40, 150, 1, 2, 8);
+    check_conv(CONV(3, 4, 1, 3, 5, 2, 3, 2, 1, 1, 2, 0, 3, 0), 3, 17, 23, 0, 2, 9);
+    check_conv(CONV(5, 2, 1, 2, 2, 1, 1, 3, 2, 2, 0, 1, 1, 0), 1, 12, 12, 0, 1, 10);
 }
 
 Test(ops, conv_result_independent_of_threads)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
-    ac_conv_params p = {4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4, 0};
+    ac_conv_params p = CONV(4, 8, 1, 1, 9, 1, 2, 1, 1, 0, 0, 4, 4, 0);
     for (int t = 1; t <= 4; t++) check_conv(p, 5, 1, 999, 1, t, 11);
 }
 
@@ -140,27 +159,27 @@ Test(ops, direct_conv_matches_reference_on_both_paths)
         int prev = ac_ops_set_direct(path);
         for (int i = 0; i < 8; i++)
             for (int j = 0; j < 7; j++)
-                check_conv((ac_conv_params){3, couts[i], 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1,
+                check_conv(CONV(3, couts[i], 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1,
                            widths[j], (i + j) & 1, 2, (unsigned)(100 + 10 * i + j));
-        check_conv((ac_conv_params){1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 2401, 1, 2, 150);
-        check_conv((ac_conv_params){40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 1207, 1, 2, 151);
-        check_conv((ac_conv_params){32, 32, 1, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 124, 1, 1, 152);
-        check_conv((ac_conv_params){64, 64, 1, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 7, 1, 2, 153);
-        check_conv((ac_conv_params){8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 61, 0, 2, 154);
-        check_conv((ac_conv_params){6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 333, 1, 2, 155);
-        check_conv((ac_conv_params){40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160}, 2, 1, 1767, 1, 2, 156);
+        check_conv(CONV(1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 2401, 1, 2, 150);
+        check_conv(CONV(40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 1207, 1, 2, 151);
+        check_conv(CONV(32, 32, 1, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0), 3, 1, 124, 1, 1, 152);
+        check_conv(CONV(64, 64, 1, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0), 3, 1, 7, 1, 2, 153);
+        check_conv(CONV(8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 61, 0, 2, 154);
+        check_conv(CONV(6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4), 3, 1, 333, 1, 2, 155);
+        check_conv(CONV(40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160), 2, 1, 1767, 1, 2, 156);
         /* 2-D, stride 1: row by row (EnvNet's conv3 on a small batch; several channels and
          * kernel rows; rows of 48, 49 and 100 outputs; chunks of whole rows) */
-        check_conv((ac_conv_params){1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 40, 150, 1, 2, 161);
-        check_conv((ac_conv_params){3, 5, 1, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 2, 7, 51, 0, 2, 162);
-        check_conv((ac_conv_params){2, 9, 1, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 5, 49, 1, 1, 163);
-        check_conv((ac_conv_params){64, 8, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 30, 102, 1, 2, 164);
+        check_conv(CONV(1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 40, 150, 1, 2, 161);
+        check_conv(CONV(3, 5, 1, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 7, 51, 0, 2, 162);
+        check_conv(CONV(2, 9, 1, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 1, 5, 49, 1, 1, 163);
+        check_conv(CONV(64, 8, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0), 1, 30, 102, 1, 2, 164);
         /* strided: the channel-vectorised kernel (M5's conv1 with its fused pool, groups,
          * a channel count that leaves a partial vector) */
-        check_conv((ac_conv_params){1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 4}, 3, 1, 8000, 1, 2, 157);
-        check_conv((ac_conv_params){4, 6, 2, 1, 5, 1, 2, 1, 1, 0, 0, 0, 0, 0}, 3, 1, 41, 0, 2, 158);
-        check_conv((ac_conv_params){40, 20, 1, 1, 3, 1, 3, 1, 1, 0, 0, 0, 0, 0}, 2, 1, 100, 1, 1, 159);
-        check_conv((ac_conv_params){3, 50, 1, 1, 4, 1, 4, 1, 1, 0, 0, 0, 0, 0}, 1, 1, 4, 1, 1, 160);
+        check_conv(CONV(1, 32, 1, 1, 80, 1, 16, 1, 1, 0, 0, 0, 0, 4), 3, 1, 8000, 1, 2, 157);
+        check_conv(CONV(4, 6, 2, 1, 5, 1, 2, 1, 1, 0, 0, 0, 0, 0), 3, 1, 41, 0, 2, 158);
+        check_conv(CONV(40, 20, 1, 1, 3, 1, 3, 1, 1, 0, 0, 0, 0, 0), 2, 1, 100, 1, 1, 159);
+        check_conv(CONV(3, 50, 1, 1, 4, 1, 4, 1, 1, 0, 0, 0, 0, 0), 1, 1, 4, 1, 1, 160);
         ac_ops_set_direct(prev);
     }
 }
@@ -324,7 +343,7 @@ Test(ops, conv_with_fused_maxpool)
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     int widths[] = {4, 7, 160};
     for (size_t k = 0; k < 3; k++) {
-        ac_conv_params p = {6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 2, 1, 0};
+        ac_conv_params p = CONV(6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 2, 1, 0);
         int n = 3, w = 1000 + 13 * (int)k, pw = widths[k];
         int wo = ac_out_size(w, p.kw, p.sw, p.dw, p.pad_l, p.pad_r), wp = wo / pw;
         size_t nx = (size_t)n * p.cin * w, nw = (size_t)p.cout * (p.cin / p.groups) * p.kw;
