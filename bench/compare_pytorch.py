@@ -2,7 +2,7 @@
 """The same networks in PyTorch eager and in the audioclass engine, same inputs and thread
 counts, printed side by side as ratios, in one run.
 
-    /usr/bin/python3 bench/compare_pytorch.py [--seconds 3] [--json OUT]
+    /usr/bin/python3 bench/compare_pytorch.py [--seconds 3] [--json OUT] [--m5 FILE] [--envnet FILE]
 
 For each case (M5 batch 1 and 64; EnvNet one 5 s clip = 10 crops) it loads the model file
 into the PyTorch module from models/train/nets.py (dequantizing I8/F16 weights, so both
@@ -24,13 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "models", "train"))
 import export  # noqa: E402
 
-CASES = [  # (model file, batch, threads)
-    ("models/m5-speech.safetensors", 1, 1),
-    ("models/m5-speech.safetensors", 1, 2),
-    ("models/m5-speech.safetensors", 64, 1),
-    ("models/m5-speech.safetensors", 64, 2),
-    ("models/envnet-esc50.safetensors", 10, 1),
-    ("models/envnet-esc50.safetensors", 10, 2),
+CASES = [  # (model, batch, threads)
+    ("m5", 1, 1), ("m5", 1, 2), ("m5", 64, 1), ("m5", 64, 2),
+    ("envnet", 10, 1), ("envnet", 10, 2),
 ]
 
 
@@ -67,12 +63,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--m5", default="models/m5-speech.safetensors", help="M5 model file")
+    ap.add_argument("--envnet", default="models/envnet-esc50.safetensors", help="EnvNet model file")
     args = ap.parse_args()
     rows, best_torch = [], {}
     print(f"torch {torch.__version__}, {os.cpu_count()} cores\n")
     print(f"{'model':<14}{'batch':>6}{'thr':>4} | {'engine items/s':>15}{'p50 ms':>9} | "
           f"{'torch items/s':>14}{'p50 ms':>9} | {'speed-up':>8}{'latency ratio':>14}")
-    for rel, batch, threads in CASES:
+    for which, batch, threads in CASES:
+        rel = args.m5 if which == "m5" else args.envnet
         path = os.path.join(ROOT, rel)
         if not os.path.exists(path):
             print(f"{rel}: missing, skipped")

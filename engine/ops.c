@@ -82,7 +82,7 @@ static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
  * windows of 160, no partial block).
  * Depends on the shape only, not on whether the direct kernels are on, so the scratch size
  * holds for both paths. */
-static int chunk_cols(const ac_conv_params *p, int h, int w, int positions)
+static int chunk_cols(const ac_conv_params *p, int h, int w, int positions, int *unit_out)
 {
     int k = p->cin / p->groups * p->kh * p->kw;
     int c = AC_COL_BUDGET / (k > 0 ? k : 1);
@@ -97,6 +97,7 @@ static int chunk_cols(const ac_conv_params *p, int h, int w, int positions)
             unit = both;
     }
     c = c < unit ? unit : c / unit * unit;
+    if (unit_out) *unit_out = unit;
     return c < positions ? c : positions;
 }
 
@@ -120,7 +121,7 @@ size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w)
 {
     int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
     int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
-    int cols = chunk_cols(p, h, w, conv_positions(p, ho, wo));
+    int cols = chunk_cols(p, h, w, conv_positions(p, ho, wo), NULL);
     return conv_front(p, cols) + (p->pool_w > 0 ? (size_t)(p->cout / p->groups) * cols : 0);
 }
 
@@ -190,11 +191,19 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const int G = p->groups, cin_g = p->cin / G, cout_g = p->cout / G, pw = p->pool_w;
     const int P = conv_positions(p, ho, wo);       /* positions computed per channel */
     const int Y = pw > 0 ? wo / pw : ho * wo;      /* values stored per channel of y */
-    const int K = cin_g * p->kh * p->kw, cols = chunk_cols(p, h, w, P);
+    const int K = cin_g * p->kh * p->kw;
+    int unit, cols = chunk_cols(p, h, w, P, &unit);
+    const double work = (double)n * p->cout * K * P;
+    if ((long)n * G * ((P + cols - 1) / cols) < threads && work >= 2 * AC_MIN_WORK_PER_THREAD) {
+        /* fewer tasks than threads (batch 1): smaller chunks, whole units, so all can work */
+        long want = (threads + (long)n * G - 1) / ((long)n * G);
+        long c = ((P + want - 1) / want + unit - 1) / unit * unit;
+        if (c < cols) cols = (int)c;
+    }
     const int nchunks = (P + cols - 1) / cols;
     const long tasks = (long)n * G * nchunks;
     const size_t slice = ac_conv2d_scratch(p, h, w);
-    const int nt = team(threads, tasks, (double)n * p->cout * K * P);
+    const int nt = team(threads, tasks, work);
     /* one-row, strided, undilated: contiguous rows beat a strided column gather */
     const int by_rows = h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
     /* the AVX-512 kernels (conv_direct.h) when the CPU has them and the shape fits */

@@ -139,6 +139,8 @@ def main():
     ap.add_argument("--init", help="start from this model file's weights (e.g. the shipped one)")
     ap.add_argument("--allow-dev-cache", action="store_true")
     ap.add_argument("--max-batches", type=int, default=0, help="debug: stop epochs early")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="end this invocation after that epoch (the schedule still spans --epochs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -152,7 +154,8 @@ def main():
     steps_per_epoch = int(np.ceil(len(tr_x) / args.batch))
     total_steps = args.epochs * steps_per_epoch
     pool = concurrent.futures.ThreadPoolExecutor(1)
-    for epoch in range(start, args.epochs + 1):
+    last = min(args.epochs, args.stop_after) if args.stop_after else args.epochs
+    for epoch in range(start, last + 1):
         t0 = time.time()
         rng = np.random.RandomState(args.seed * 100003 + epoch)
         order = rng.permutation(len(tr_x))
