@@ -183,6 +183,39 @@ static void im2row_chunk(const float *x, int w, const ac_conv_params *p, int p0,
     }
 }
 
+/* one-row, strided, undilated: contiguous rows beat a strided column gather */
+static int use_im2row(const ac_conv_params *p, int h)
+{
+    return h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
+}
+
+/* the AVX-512 kernels (conv_direct.h) when the CPU has them and the shape fits */
+static ac_conv_direct_kind conv_direct_kind(const ac_conv_params *p, int h, int w)
+{
+    return ac_ops_direct() ? ac_conv_direct_choose(p, h, w) : AC_DIRECT_NONE;
+}
+
+const char *ac_conv2d_kernel(const ac_conv_params *p, int h, int w)
+{
+    switch (conv_direct_kind(p, h, w)) {
+    case AC_DIRECT_TIME: return "direct-time";
+    case AC_DIRECT_CHANNELS: return "direct-channels";
+    case AC_DIRECT_NONE: break;
+    }
+    return use_im2row(p, h) ? "im2row+sgemm" : "im2col+sgemm";
+}
+
+static int linear_direct(const ac_matrix *W, int n)
+{
+    return W->dtype != AC_F32 && n <= AC_LINEAR_DIRECT_MAX_BATCH && ac_ops_direct();
+}
+
+const char *ac_linear_kernel(const ac_matrix *W, int n)
+{
+    if (linear_direct(W, n)) return W->dtype == AC_I8 ? "direct-i8" : "direct-f16";
+    return W->dtype == AC_F32 ? "sgemm" : "dequant+sgemm";
+}
+
 void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
                const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
 {
@@ -204,10 +237,8 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const long tasks = (long)n * G * nchunks;
     const size_t slice = ac_conv2d_scratch(p, h, w);
     const int nt = team(threads, tasks, work);
-    /* one-row, strided, undilated: contiguous rows beat a strided column gather */
-    const int by_rows = h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
-    /* the AVX-512 kernels (conv_direct.h) when the CPU has them and the shape fits */
-    const ac_conv_direct_kind direct = ac_ops_direct() ? ac_conv_direct_choose(p, h, w) : AC_DIRECT_NONE;
+    const int by_rows = use_im2row(p, h);
+    const ac_conv_direct_kind direct = conv_direct_kind(p, h, w);
     const size_t front = conv_front(p, cols);
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -397,7 +428,7 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
     const int out = W->rows, in = W->cols;
     const int tile = linear_tile_rows(W), tiles = (out + tile - 1) / tile;
     const size_t slice = ac_linear_scratch(W);
-    if (W->dtype != AC_F32 && n <= AC_LINEAR_DIRECT_MAX_BATCH && ac_ops_direct()) {
+    if (linear_direct(W, n)) {
         const int rows = 32, blocks = (out + rows - 1) / rows;
         const int nt = team(threads, blocks, (double)n * out * in);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)

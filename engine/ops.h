@@ -53,6 +53,12 @@ ac_status ac_ops_init(char *err);
 int ac_ops_direct(void);
 int ac_ops_set_direct(int on);
 
+/* The kernel ac_conv2d / ac_linear would use for this layer and batch, for profiles:
+ * "direct-time", "direct-channels", "im2col+sgemm", "im2row+sgemm"; "direct-i8",
+ * "direct-f16", "dequant+sgemm", "sgemm". */
+const char *ac_conv2d_kernel(const ac_conv_params *p, int h, int w);
+const char *ac_linear_kernel(const ac_matrix *W, int n);
+
 /* Output length along one axis: floor((in + lo + hi - dil*(k-1) - 1) / stride) + 1; <= 0
  * when the input is too small. */
 int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi);

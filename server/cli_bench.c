@@ -103,15 +103,19 @@ int cli_bench(int argc, char **argv)
     qsort(lat, n, sizeof *lat, cmp_double);
     double items = (double)n * batch;
     if (profile) {
-        fprintf(stderr, "%-3s %-60s %10s %7s %9s\n", "#", "layer", "ms/pass", "share", "GFLOP/s");
+        fprintf(stderr, "%-3s %-66s %-16s %10s %7s %9s\n", "#", "layer", "kernel", "ms/pass", "share", "GFLOP/s");
         double sum = 0;
         for (int l = 0; l < ac_model_layer_count(m); l++) sum += layer_s[l] - warm[l];
         for (int l = 0; l < ac_model_layer_count(m); l++) {
             char line[256];
             double t = layer_s[l] - warm[l];
             ac_model_layer_describe(m, l, line, sizeof line);
-            line[60] = 0;
-            fprintf(stderr, "%-3d %-60s %10.3f %6.1f%% %9.1f\n", l, line, t / (double)n * 1e3, 100 * t / sum,
+            line[66] = 0;
+            const ac_layer *L = ac_model_layer(m, l);
+            const char *kernel = L->op == AC_OP_CONV     ? ac_conv2d_kernel(&L->conv, L->in.h, L->in.w)
+                                 : L->op == AC_OP_LINEAR ? ac_linear_kernel(&L->matrix, batch)
+                                                         : "-";
+            fprintf(stderr, "%-3d %-66s %-16s %10.3f %6.1f%% %9.1f\n", l, line, kernel, t / (double)n * 1e3, 100 * t / sum,
                     t > 0 ? (double)ac_model_layer(m, l)->flops * batch * (double)n / t / 1e9 : 0.0);
         }
     }
