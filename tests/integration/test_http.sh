@@ -84,6 +84,9 @@ check_eq "empty models dir exits 1" 1 $?
 start A --model zoo1d="$Z1" --model zoo2d="$Z2" --max-body-bytes 300000 --max-audio-seconds 20 \
   --max-batch-wait-ms 20 --http-threads 4 --threads 2
 check_eq "healthz" 200 "$(req "$T/h.json" /healthz)"
+# serve re-executes itself with passive OpenMP waiting unless the variable is set (main.c)
+check_eq "OpenMP workers wait passively" "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}" \
+  "$(tr '\0' '\n' < "/proc/$PID/environ" | grep '^OMP_WAIT_POLICY=')"
 check_eq "healthz body" ok "$(jq -r .status "$T/h.json")"
 check_eq "readyz" 200 "$(req "$T/r.json" /readyz)"
 check_eq "readyz counts models" 2 "$(jq .models "$T/r.json")"
