@@ -12,22 +12,52 @@
 #define DEFAULT_TOP_K 5
 #define MAX_TOP_K 1000
 
+/* --max-upload-bytes: raises this request's share of the server-wide pool of upload memory
+ * to `bytes`. Returns 0, or -1 when that would take the pool over the limit. */
+static int reserve_upload(request *rq, size_t bytes)
+{
+    http_server *s = rq->srv;
+    if (bytes <= rq->reserved) return 0;
+    const size_t more = bytes - rq->reserved, limit = (size_t)s->cfg->max_upload_bytes;
+    size_t now = atomic_load(&s->upload_bytes);
+    do {
+        if (limit && (now > limit || more > limit - now)) return -1;
+    } while (!atomic_compare_exchange_weak(&s->upload_bytes, &now, now + more));
+    rq->reserved = bytes;
+    return 0;
+}
+
+/* Frees the body buffer and gives its reservation back. */
+static void drop_body(request *rq)
+{
+    free(rq->body);
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+    atomic_fetch_sub(&rq->srv->upload_bytes, rq->reserved);
+    rq->reserved = 0;
+}
+
 /* Appends to the body, enforcing --max-body-bytes on what actually arrives (chunked
- * uploads carry no Content-Length to check up front). Returns 0, or -1 when over. */
+ * uploads carry no Content-Length to check up front) and --max-upload-bytes on the buffer.
+ * Returns 0, -1 when over either (the body is dropped), -2 when out of memory. */
 static int append(request *rq, const char *data, size_t n)
 {
     size_t limit = (size_t)rq->srv->cfg->max_body_bytes;
-    if (rq->too_large || n > limit - rq->len) {
-        rq->too_large = 1;
-        free(rq->body);
-        rq->body = NULL;
-        rq->len = rq->cap = 0;
+    if (rq->too_large || rq->no_room || n > limit - rq->len) {
+        if (!rq->no_room) rq->too_large = 1;
+        drop_body(rq);
         return -1;
     }
     if (rq->len + n > rq->cap) {
         size_t cap = rq->cap ? rq->cap : 64 * 1024;
         while (cap < rq->len + n) cap *= 2;
         if (cap > limit) cap = limit;
+        if (rq->reserved >= rq->len + n) cap = rq->reserved; /* Content-Length: one buffer */
+        if (reserve_upload(rq, cap) != 0) {
+            rq->no_room = 1;
+            drop_body(rq);
+            return -1;
+        }
         char *b = realloc(rq->body, cap);
         if (!b) return -2;
         rq->body = b, rq->cap = cap;
@@ -55,6 +85,12 @@ static enum MHD_Result too_large(request *rq)
 {
     return reply_error(rq, hs_from_error(HS_BODY_TOO_LARGE), "body is larger than %.0f bytes",
                        rq->srv->cfg->max_body_bytes);
+}
+
+static enum MHD_Result no_room(request *rq)
+{
+    return reply_status(rq, AC_ERR_QUEUE_FULL,
+                        "uploads being received fill --max-upload-bytes; retry later");
 }
 
 enum MHD_Result classify_begin(request *rq)
@@ -92,6 +128,8 @@ enum MHD_Result classify_begin(request *rq)
         errno = 0;
         unsigned long long v = strtoull(cl, &end, 10);
         if (errno || *end || (double)v > cfg->max_body_bytes) return too_large(rq);
+        /* the whole announced body is held in memory: reserve it now or refuse it unread */
+        if (reserve_upload(rq, (size_t)v) != 0) return no_room(rq);
     }
     if (rq->media == MEDIA_MULTIPART) {
         rq->pp = MHD_create_post_processor(rq->conn, 64 * 1024, on_part, rq);
@@ -131,6 +169,7 @@ static enum MHD_Result finish_body(request *rq)
     }
     if (rq->status) return MHD_YES; /* already answered (body over the limit) */
     if (rq->too_large) return too_large(rq);
+    if (rq->no_room) return no_room(rq);
     if (rq->pp_failed)
         return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "malformed multipart/form-data body");
     if (rq->media == MEDIA_MULTIPART && rq->n_file_parts == 0)
@@ -146,9 +185,7 @@ static enum MHD_Result finish_body(request *rq)
     ac_status st = ac_audio_decode(rq->body, rq->len, ac_model_get_info(e->model)->sample_rate,
                                    s->cfg->max_audio_seconds, &rq->audio, err);
     rq->decode_ms = http_now_ms() - t;
-    free(rq->body);
-    rq->body = NULL;
-    rq->len = rq->cap = 0;
+    drop_body(rq);
     if (st) return reply_status(rq, st, err);
 
     pthread_mutex_lock(&s->resume_mu);
@@ -187,16 +224,16 @@ enum MHD_Result classify_step(request *rq, const char *data, size_t *size)
         size_t n = *size;
         *size = 0;
         rq->bytes_in += n;
-        if (rq->too_large || rq->pp_failed) {
+        if (rq->too_large || rq->no_room || rq->pp_failed) {
             /* MHD (0.9.x) cannot answer in the middle of a body, so an oversized chunked
-             * upload is read and dropped, then answered 413. A client that keeps sending
-             * far past the limit is cut off instead of being read forever. */
+             * upload is read and dropped, then answered 413 (503 for no room). A client that
+             * keeps sending far past the limit is cut off instead of being read forever. */
             double limit = rq->srv->cfg->max_body_bytes;
             return (double)rq->bytes_in > 2 * limit + 1048576.0 ? MHD_NO : MHD_YES;
         }
         int rc;
         if (rq->pp) {
-            rc = MHD_post_process(rq->pp, data, n) == MHD_YES ? 0 : (rq->too_large ? -1 : -3);
+            rc = MHD_post_process(rq->pp, data, n) == MHD_YES ? 0 : (rq->too_large || rq->no_room ? -1 : -3);
             if (rc == -3) rq->pp_failed = 1;
         } else {
             rc = append(rq, data, n);
@@ -219,8 +256,7 @@ void classify_cleanup(request *rq)
 {
     if (rq->pp) MHD_destroy_post_processor(rq->pp);
     rq->pp = NULL;
-    free(rq->body);
-    rq->body = NULL;
+    drop_body(rq);
     ac_audio_free(&rq->audio);
     ac_prediction_free(&rq->result.pred);
 }

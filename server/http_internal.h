@@ -24,6 +24,7 @@ struct http_server {
     int port;
     atomic_int draining;
     atomic_int in_flight;
+    atomic_size_t upload_bytes; /* body buffers reserved by all requests (--max-upload-bytes) */
     /* Orders "submit + suspend" in the handler before "resume" in the job callback: MHD
      * must never be asked to resume a connection that is not yet suspended. */
     pthread_mutex_t resume_mu;
@@ -59,7 +60,9 @@ typedef struct request {
     int pp_failed, n_file_parts;
     char *body;               /* raw audio bytes (multipart: the `file` part) */
     size_t len, cap;
+    size_t reserved;          /* bytes of srv->upload_bytes held for the body buffer */
     int too_large;
+    int no_room;              /* the body would exceed --max-upload-bytes: 503 at the end */
     ac_audio audio;           /* decoded clip; its samples are the job's input */
     double decode_ms;
     rq_state state;           /* written under srv->resume_mu once queued */

@@ -46,6 +46,10 @@ static const opt k_opts[] = {
      "requests that arrive during a forward pass form the next batch)"},
     {"max-body-bytes", "AUDIOCLASS_MAX_BODY_BYTES", T_BYTES, F(max_body_bytes), "20M", 1,
      4294967296.0, "BYTES", "largest upload (K/M/G suffixes = KiB/MiB/GiB); beyond it: 413"},
+    {"max-upload-bytes", "AUDIOCLASS_MAX_UPLOAD_BYTES", T_BYTES, F(max_upload_bytes), "256M", 0,
+     1099511627776.0, "BYTES",
+     "memory for upload bodies being received, all connections together (0: no limit);\n"
+     "an upload that would exceed it: 503 + Retry-After"},
     {"max-queue-bytes", "AUDIOCLASS_MAX_QUEUE_BYTES", T_BYTES, F(max_queue_bytes), "1G", 0,
      1099511627776.0, "BYTES",
      "memory for decoded audio waiting for or in inference (4 bytes a sample; 0: no\n"

@@ -318,6 +318,27 @@ check_eq "server Q exits 0" 0 $?
 wait
 check_eq "the clips under the cap were answered" "200 200" "$(cat "$T/qa1.code") $(cat "$T/qa2.code")"
 
+# ---------------------------------------------------------------- memory cap on uploads being received
+# 600 kB bodies under a 1 MB --max-upload-bytes: one held by a slow client leaves no room for
+# a second (refused before its body is read), nor for a chunked one (read, dropped, 503);
+# the room comes back when the slow upload is done.
+"$MK" "$T/big.wav" wav16 8000 1 37 noise 8   # 592 kB
+start U --model zoo1d="$Z1" --max-upload-bytes 1M --max-body-bytes 900K --max-audio-seconds 60 --request-timeout 30
+check "--help documents --max-upload-bytes" bash -c "'$EXE' serve --help | grep -q AUDIOCLASS_MAX_UPLOAD_BYTES"
+curl -s -o "$T/slow.json" -w '%{http_code}' --limit-rate 100K "${AW[@]}" --data-binary "@$T/big.wav" "$URL$CLS" >"$T/slow.code" &
+SLOW_PID=$!
+sleep "$SLOW"
+expect_error "second 592 kB upload while one is being received" 503 queue_full "$CLS" "${AW[@]}" --data-binary "@$T/big.wav"
+check_eq "upload-cap refusal has Retry-After" 1 "$(grep -i '^Retry-After:' "$T/err.json.h" | tr -d '\r ' | cut -d: -f2)"
+check "upload-cap refusal names the limit" grep -q max-upload-bytes "$T/err.json"
+expect_error "chunked 592 kB upload while one is being received" 503 queue_full "$CLS" "${AW[@]}" \
+  -H "Transfer-Encoding: chunked" --data-binary "@$T/big.wav"
+wait $SLOW_PID
+check_eq "the slow upload under the cap was answered" 200 "$(cat "$T/slow.code")"
+check_eq "room is given back: the same upload now" 200 "$(req "$T/after.json" "$CLS" "${AW[@]}" --data-binary "@$T/big.wav")"
+stop
+check_eq "server U exits 0" 0 $?
+
 # ---------------------------------------------------------------- isolation
 # Valid requests give the same bytes whether or not hostile requests run beside them.
 # --max-batch 1: each window is its own forward pass, so batch composition (which other
