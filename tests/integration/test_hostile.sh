@@ -325,7 +325,8 @@ check_eq "the clips under the cap were answered" "200 200" "$(cat "$T/qa1.code")
 "$MK" "$T/big.wav" wav16 8000 1 37 noise 8   # 592 kB
 start U --model zoo1d="$Z1" --max-upload-bytes 1M --max-body-bytes 900K --max-audio-seconds 60 --request-timeout 30
 check "--help documents --max-upload-bytes" bash -c "'$EXE' serve --help | grep -q AUDIOCLASS_MAX_UPLOAD_BYTES"
-curl -s -o "$T/slow.json" -w '%{http_code}' --limit-rate 100K "${AW[@]}" --data-binary "@$T/big.wav" "$URL$CLS" >"$T/slow.code" &
+# 6 s at 100 kB/s (60 s under a wrapper, which waits 10 s before the next request)
+curl -s -o "$T/slow.json" -w '%{http_code}' --limit-rate $((100 / SLOW))K "${AW[@]}" --data-binary "@$T/big.wav" "$URL$CLS" >"$T/slow.code" &
 SLOW_PID=$!
 sleep "$SLOW"
 expect_error "second 592 kB upload while one is being received" 503 queue_full "$CLS" "${AW[@]}" --data-binary "@$T/big.wav"
