@@ -1,4 +1,4 @@
-/* conv_direct.c - the AVX-512 direct convolution kernel (see conv_direct.h). */
+/* conv_direct.c - the AVX-512 direct convolution kernels, TIME and CHANNELS (conv_direct.h). */
 #include "conv_direct.h"
 
 #include <immintrin.h>

@@ -1,16 +1,21 @@
-/* conv_direct.h - direct (no im2col, no BLAS) AVX-512 kernel for one-row, stride-1
- * convolutions: EnvNet's conv1 and conv2, M5's conv2..conv4.
+/* conv_direct.h - direct (no im2col, no BLAS) AVX-512 convolution kernels for the layers
+ * of raw-waveform CNNs: every convolution of EnvNet and M5.
  *
  * Why: these layers have a short inner dimension (EnvNet conv1: K = 8 taps; conv2:
  * K = 40 x 8) and a long time axis. Through im2col + SGEMM the input is copied K times and
  * the GEMM runs with M = 40 output rows, a shape OpenBLAS handles at 33 (K = 8) and 159
- * (K = 320) GFLOP/s on two cores. Here each output block of 8 channels x 48 time steps
- * stays in 24 AVX-512 registers while the kernel walks the taps: every input vector is
- * loaded once per tap and feeds 8 FMAs, weights are broadcast straight from memory.
+ * (K = 320) GFLOP/s on two cores. Two register-blocked kernels instead:
+ * - TIME: a block of 8 output channels x 48 time steps stays in 24 zmm registers while the
+ *   kernel walks the taps; every input vector is loaded once per tap and feeds 8 FMAs,
+ *   weights are broadcast straight from memory (EnvNet conv1-conv4: 204-245 GFLOP/s);
+ * - CHANNELS: lanes over 16 output channels, 12 positions per block, for strided and short
+ *   rows where 48-step blocks would stay part empty (M5: 234-248 GFLOP/s at batch 64).
+ * Bias and ReLU are applied as a block is stored; a fused max pool is folded into the
+ * CHANNELS kernel's store and follows TIME blocks as a vectorised pass.
  *
- * ops.c owns the choice: it calls these kernels when the direct kernels are on (ac_ops_direct:
- * the CPU has AVX-512F and they were not switched off) as ac_conv_direct_choose() says. Bias and ReLU are applied as the block is stored; a fused
- * max pool reads the stored chunk once more (ac_conv_direct_maxpool).
+ * ops.c owns the choice: it calls these kernels when the direct kernels are on
+ * (ac_ops_direct: the CPU has AVX-512F and they were not switched off) as
+ * ac_conv_direct_choose() says; the model packs CHANNELS weights once at load.
  */
 #ifndef AC_CONV_DIRECT_H
 #define AC_CONV_DIRECT_H
