@@ -20,7 +20,6 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export  # noqa: E402
-import finalize  # noqa: E402
 import prep  # noqa: E402
 
 
@@ -41,7 +40,7 @@ def main():
         items = items[:args.limit]
     clips = [np.array(data[it["offset"]:it["offset"] + it["frames"]], np.float32) for it in items]
     y = np.array([labels.index(it["label"]) for it in items])
-    pred, probs = finalize.evaluate(arch, net, clips)
+    pred, probs = export.evaluate_policy(net, arch, clips)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as f:
         f.write("".join(it["path"] + "\n" for it in items))
     out = subprocess.run([args.bin, "classify", "--model", args.model, "--top-k", str(len(labels)),

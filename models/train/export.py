@@ -184,6 +184,38 @@ def output_probs(out, last_op):
 
 
 @torch.no_grad()
+def evaluate_policy(net, arch, clips, batch=64, progress=None):
+    """Classifies whole clips as the server does: the policy's windows, each window's
+    probabilities (output_probs), averaged per clip. -> (predicted labels, probs [clips, C]).
+    progress: a label for a progress line (common.Progress), or None."""
+    net.eval()
+    wins, owner = [], []
+    for k, c in enumerate(clips):
+        w = policy_windows(np.asarray(c, np.float32), nets.POLICIES[arch])
+        wins.append(w)
+        owner += [k] * len(w)
+    wins, owner = np.concatenate(wins), np.asarray(owner)
+    last_op = net.graph()[-1]["op"]
+    probs = None
+    bar = None
+    if progress:
+        import common  # progress line only
+        bar = common.Progress(len(wins), progress)
+    for s in range(0, len(wins), batch):
+        x = torch.from_numpy(wins[s:s + batch]).reshape([-1] + list(net.input_shape))
+        p = output_probs(net(x), last_op).double().numpy()
+        if probs is None:
+            probs = np.zeros((len(clips), p.shape[1]))
+        np.add.at(probs, owner[s:s + batch], p)
+        if bar:
+            bar.update(min(s + batch, len(wins)))
+    if bar:
+        bar.close()
+    probs /= np.bincount(owner, minlength=len(clips))[:, None]
+    return probs.argmax(1), probs
+
+
+@torch.no_grad()
 def write_golden(net, arch, path, clips, effective=None, model_file=None, policy=None):
     """Golden fixture: each clip, its windows, the network's raw outputs and the clip's
     averaged probabilities, computed in float64 by PyTorch from the stored weights.

@@ -41,14 +41,6 @@ def val_data(ck, cache, allow_dev):
     return index, clips, np.array([labels.index(it["label"]) for it in items]), items
 
 
-def evaluate(arch, net, clips):
-    if arch == "m5":
-        import train_m5
-        return train_m5.evaluate(net, clips)
-    import train_envnet
-    return train_envnet.evaluate(net, clips, None)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
@@ -78,7 +70,7 @@ def main():
     if not args.no_eval:
         index, clips, y, items = val_data(ck, args.cache, args.allow_dev_cache)
         t = time.time()
-        pred, probs = evaluate(arch, net, clips)
+        pred, probs = export.evaluate_policy(net, arch, clips)
         cm = common.confusion(y, pred, len(labels))
         res.update(val_clips=len(clips), val_acc=float((pred == y).mean()),
                    per_class=common.per_class(cm, labels), confusion=cm.tolist(),
@@ -88,7 +80,7 @@ def main():
             _, eff = export.quantized_state(net, quant)
             qnet = copy.deepcopy(net)
             export.apply_effective(qnet, eff)
-            qpred, _ = evaluate(arch, qnet.eval(), clips)
+            qpred, _ = export.evaluate_policy(qnet, arch, clips)
             res["quant"] = quant
             res["val_acc_quant"] = float((qpred == y).mean())
             res["quant_pred_changed"] = int((qpred != pred).sum())

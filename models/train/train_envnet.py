@@ -84,30 +84,6 @@ def make_batch(clips, targets, idx, n_classes, rng, args):
     return (torch.from_numpy(np.stack(xs)).reshape(-1, 1, 1, WIN), torch.from_numpy(np.stack(ys)))
 
 
-@torch.no_grad()
-def evaluate(net, clips, targets, batch=64, desc="val"):
-    """The serving policy: windows per clip, softmax averaged. -> (preds, probs)."""
-    net.eval()
-    pol = nets.POLICIES["envnet"]
-    wins, owner = [], []
-    for k, c in enumerate(clips):
-        w = export.policy_windows(c, pol)
-        wins.append(w)
-        owner += [k] * len(w)
-    wins = np.concatenate(wins)
-    owner = np.asarray(owner)
-    probs = np.zeros((len(clips), net.fc7.out_features))
-    bar = common.Progress(len(wins), desc)
-    for s in range(0, len(wins), batch):
-        x = torch.from_numpy(wins[s:s + batch]).reshape(-1, 1, 1, WIN)
-        p = torch.softmax(net(x), -1).double().numpy()
-        np.add.at(probs, owner[s:s + batch], p)
-        bar.update(min(s + batch, len(wins)))
-    bar.close()
-    probs /= np.bincount(owner, minlength=len(clips))[:, None]
-    return probs.argmax(1), probs
-
-
 def load_split(args):
     index, data = prep.open_cache(args.cache, args.allow_dev_cache)
     labels = index["labels"]
@@ -191,7 +167,7 @@ def main():
                "lr": lr, "train_s": time.time() - t0, "cache_backend": index["backend"]}
         if not args.train_on_all and (epoch % args.val_every == 0 or epoch == args.epochs):
             t1 = time.time()
-            pred, _ = evaluate(net, va_x, va_y)
+            pred, _ = export.evaluate_policy(net, "envnet", va_x, batch=64, progress="val")
             rec["val_acc"] = float((pred == va_y).mean())
             rec["val_s"] = time.time() - t1
         history.append(rec)

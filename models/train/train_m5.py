@@ -81,24 +81,6 @@ def make_batch(clips, targets, idx, n_classes, sil, noise, rng, args):
     return torch.from_numpy(xs.astype(np.float32)).unsqueeze(1), torch.from_numpy(ys)
 
 
-@torch.no_grad()
-def evaluate(net, clips, batch=256):
-    net.eval()
-    pol = nets.POLICIES["m5"]
-    wins, owner = [], []
-    for k, c in enumerate(clips):
-        w = export.policy_windows(c, pol)
-        wins.append(w)
-        owner += [k] * len(w)
-    wins, owner = np.concatenate(wins), np.asarray(owner)
-    probs = np.zeros((len(clips), net.fc1.out_features))
-    for s in range(0, len(wins), batch):
-        p = torch.exp(net(torch.from_numpy(wins[s:s + batch]).unsqueeze(1))).double().numpy()
-        np.add.at(probs, owner[s:s + batch], p)
-    probs /= np.bincount(owner, minlength=len(clips))[:, None]
-    return probs.argmax(1), probs
-
-
 def load(args):
     index, data = prep.open_cache(args.cache, args.allow_dev_cache)
     labels = index["labels"]
@@ -188,7 +170,7 @@ def main():
             seen += len(x)
             bar.update(b + 1, loss=tl / seen, acc=ta / seen)
         bar.close()
-        pred, _ = evaluate(net, va_x)
+        pred, _ = export.evaluate_policy(net, "m5", va_x, batch=256)
         ok = pred == va_y
         rec = {"epoch": epoch, "train_loss": tl / seen, "train_acc": ta / seen, "lr": lr,
                "val_acc": float(ok[main_val].mean()), "val_acc_all": float(ok.mean()),
