@@ -11,9 +11,7 @@ EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "FAIL - needs root (debootstrap, chroot, mount)"; exit 1; }
-for tool in debootstrap unshare curl jq /usr/bin/python3; do
-  command -v "$tool" >/dev/null || { echo "FAIL - $tool is missing"; exit 1; }
-done
+require_tools debootstrap unshare curl jq /usr/bin/python3
 CACHE=$(dirname "$EXE")/deploy-cache
 mkdir -p "$CACHE/apt-archives/partial"
 W=$(mktemp -d "$CACHE/work.XXXXXX")
@@ -106,7 +104,6 @@ check "HEALTHCHECK command passes inside the image" \
   chroot --userspec="$USERSPEC" "$R" /usr/bin/env -i "${ENVS[@]}" sh -c "$HC"
 check "GET /readyz" curl -sf "$URL/readyz"
 MODEL=$(curl -s "$URL/models" | jq -r '.models[0].name')
-MK=$(dirname "$EXE")/tests/tools/mkaudio
 "$MK" "$W/tone.wav" wav16 16000 1 1.0 tone 440
 check_eq "POST /classify?model=$MODEL" 200 \
   "$(curl -s -o "$W/out.json" -w '%{http_code}' --data-binary @"$W/tone.wav" -H 'Content-Type: audio/wav' "$URL/classify?model=$MODEL")"

@@ -8,11 +8,8 @@ set -u
 EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
-MK=$(dirname "$EXE")/tests/tools/mkaudio
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for tool in curl jq "$MK" "$NGINX"; do
-  command -v "$tool" >/dev/null || { echo "FAIL - $tool is missing"; exit 1; }
-done
+require_tools curl jq "$MK" "$NGINX"
 T=$(mktemp -d)
 chmod 755 "$T" # nginx workers run as nobody when the test runs as root
 PIDS=()

@@ -11,6 +11,17 @@ check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else bad "$d
 # check_eq DESCRIPTION EXPECTED ACTUAL
 check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1 (expected '$2', got '$3')"; fi; }
 
+# require_tools TOOL...: stops the test with one FAIL line when a command or file is missing
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "FAIL - $tool is missing"; exit 1; }
+  done
+}
+
+# The test-audio generator next to the binary under test (EXE is set before sourcing).
+MK=$(dirname "${EXE:-.}")/tests/tools/mkaudio
+
 finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]

@@ -10,10 +10,7 @@ set -u
 EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
-MK=$(dirname "$EXE")/tests/tools/mkaudio
-for tool in curl jq "$MK"; do
-  command -v "$tool" >/dev/null || { echo "FAIL - $tool is missing"; exit 1; }
-done
+require_tools curl jq "$MK"
 WRAP=${AUDIOCLASS_TEST_WRAPPER:-}
 QUICK=${AUDIOCLASS_TEST_QUICK:-}
 SLOW=1                      # time scale for timing checks (a wrapper slows everything)

@@ -7,10 +7,7 @@ set -u
 EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
-MK=$(dirname "$EXE")/tests/tools/mkaudio
-for tool in curl jq "$MK"; do
-  command -v "$tool" >/dev/null || { echo "FAIL - $tool is missing"; exit 1; }
-done
+require_tools curl jq "$MK"
 T=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -14,7 +14,6 @@ SRC=$(realpath "$2")
 N=${3:-3000}
 P=${4:-64}
 source "$SRC/tests/integration/lib.sh"
-MK=$(dirname "$EXE")/tests/tools/mkaudio
 T=$(mktemp -d)
 PID=""
 cleanup() {

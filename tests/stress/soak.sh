@@ -21,7 +21,6 @@ SRC=$(realpath "$2")
 DUR=${3:-600}
 W=${4:-4}
 source "$SRC/tests/integration/lib.sh"
-MK=$(dirname "$EXE")/tests/tools/mkaudio
 T=$(mktemp -d)
 OUT=${SOAK_OUT:-$T}
 mkdir -p "$OUT"
