@@ -36,21 +36,58 @@ def save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
-def resume_or_start(out_dir, net, opt, resume, init=None):
-    """Loads out_dir/last.pt into net and opt when resuming; otherwise, with `init` (a model
-    file), starts from that file's weights (fine-tuning a shipped model). Returns (checkpoint
-    path, first epoch, history, commands so far with this run's command line appended)."""
+class WeightAverage:
+    """Exponential moving average of a network's weights and batch-norm statistics, kept in
+    a second copy of the network that is evaluated and shipped; the raw network keeps
+    training. Checkpoints store both (see model_states()). Per optimiser step the average
+    keeps min(decay, (1 + n) / (10 + n)) of itself after n updates, so the first epochs are
+    not dominated by the random initial weights (as tf.train.ExponentialMovingAverage)."""
+
+    def __init__(self, net, decay):
+        import copy
+        self.decay, self.net, self.updates = decay, copy.deepcopy(net), 0
+
+    @torch.no_grad()
+    def update(self, net):
+        keep = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
+        for avg, cur in zip(self.net.state_dict().values(), net.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.mul_(keep).add_(cur, alpha=1 - keep)
+            else:
+                avg.copy_(cur)
+
+
+def model_states(net, average):
+    """Checkpoint entries: "model" is what finalize.py exports (the average when there is
+    one), "model_raw" the network being trained (needed to resume)."""
+    if average is None:
+        return {"model": net.state_dict()}
+    return {"model": average.net.state_dict(), "model_raw": net.state_dict(),
+            "weight_average_decay": average.decay, "weight_average_updates": average.updates}
+
+
+def resume_or_start(out_dir, net, opt, resume, init=None, average=None):
+    """Loads out_dir/last.pt into net and opt (and the weight average) when resuming;
+    otherwise, with `init` (a model file), starts from that file's weights (fine-tuning a
+    shipped model). Returns (checkpoint path, first epoch, history, commands so far with
+    this run's command line appended)."""
     ck_path = os.path.join(out_dir, "last.pt")
     start, history, commands = 1, [], []
     if init and not (resume and os.path.exists(ck_path)):
         import export  # export imports nets and torch; only needed here
         src, _, _, md = export.load_model_file(init)
         net.load_state_dict(src.state_dict())
+        if average is not None:
+            average.net.load_state_dict(src.state_dict())
         commands.append(f"# initialised from {init}: {md.get('training', '')}")
         print(f"initialised from {init}", file=sys.stderr)
     if resume and os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu")
-        net.load_state_dict(ck["model"])
+        net.load_state_dict(ck.get("model_raw", ck["model"]))
+        if average is not None:
+            average.net.load_state_dict(ck["model"])
+            average.updates = ck.get("weight_average_updates", 0)
         opt.load_state_dict(ck["optimizer"])
         start, history, commands = ck["epoch"] + 1, ck["history"], ck.get("commands", [])
         print(f"resumed from {ck_path} at epoch {ck['epoch']}", file=sys.stderr)

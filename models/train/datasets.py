@@ -12,6 +12,8 @@ Speech Commands (12-class task: yes no up down left right on off stop go _silenc
     The split is speaker-disjoint by a hash of the speaker id (val_percent of speakers).
   * extra word folders (speech_commands_v0.01_sample): ROOT/<word>/<speaker>_nohash_<n>,
     keywords keep their label, other words are _unknown_; same speaker hash split.
+  * synthetic word folders (synth_speech.py, espeak-ng): the same layout, always in the
+    training split (validation is real speakers only).
 
 ESC-50 (50 classes)
   * official: ROOT/meta/esc50.csv (filename,fold,target,category,esc10,src_file,take),
@@ -44,7 +46,18 @@ def speaker_is_val(speaker, val_percent):
     return zlib.crc32(speaker.encode()) % 100 < val_percent
 
 
-def speech_items(root, val_percent=20, extra_roots=()):
+def _word_folders(root):
+    """ROOT/<word>/<file> -> [(word, label, folder, file)]; non-keywords are _unknown_."""
+    out = []
+    for word in sorted(os.listdir(root)):
+        d = os.path.join(root, word)
+        if os.path.isdir(d) and not word.startswith("_"):
+            label = word if word in KEYWORDS else "_unknown_"
+            out += [(word, label, d, f) for f in _audio_files(d)]
+    return out
+
+
+def speech_items(root, val_percent=20, extra_roots=(), synth_roots=()):
     """-> (items, noise_paths). item: dict(path, label, group, split, source)."""
     items, noise = [], []
     bg = os.path.join(root, "_background_noise_")
@@ -55,16 +68,11 @@ def speech_items(root, val_percent=20, extra_roots=()):
             p = os.path.join(root, name)
             return set(open(p).read().split()) if os.path.exists(p) else set()
         val, test = read_list("validation_list.txt"), read_list("testing_list.txt")
-        for word in sorted(os.listdir(root)):
-            d = os.path.join(root, word)
-            if not os.path.isdir(d) or word.startswith("_"):
-                continue
-            label = word if word in KEYWORDS else "_unknown_"
-            for f in _audio_files(d):
-                rel = f"{word}/{f}"
-                split = "test" if rel in test else "val" if rel in val else "train"
-                items.append(dict(path=os.path.join(d, f), label=label, group=speaker_of(f),
-                                  split=split, source="official", word=word))
+        for word, label, d, f in _word_folders(root):
+            rel = f"{word}/{f}"
+            split = "test" if rel in test else "val" if rel in val else "train"
+            items.append(dict(path=os.path.join(d, f), label=label, group=speaker_of(f),
+                              split=split, source="official", word=word))
     else:
         for label in SPEECH_LABELS:
             d = os.path.join(root, label)
@@ -78,17 +86,15 @@ def speech_items(root, val_percent=20, extra_roots=()):
                 items.append(dict(path=os.path.join(d, f), label=label, group=spk,
                                   split=split, source="local", word=word))
     for extra in extra_roots:
-        for word in sorted(os.listdir(extra)):
-            d = os.path.join(extra, word)
-            if not os.path.isdir(d) or word.startswith("_"):
-                continue
-            label = word if word in KEYWORDS else "_unknown_"
-            for f in _audio_files(d):
-                spk = speaker_of(f)
-                split = "val" if speaker_is_val(spk, val_percent) else "train"
-                items.append(dict(path=os.path.join(d, f), label=label, group=spk,
-                                  split=split, source=os.path.basename(extra.rstrip("/")),
-                                  word=word))
+        for word, label, d, f in _word_folders(extra):
+            spk = speaker_of(f)
+            split = "val" if speaker_is_val(spk, val_percent) else "train"
+            items.append(dict(path=os.path.join(d, f), label=label, group=spk, split=split,
+                              source=os.path.basename(extra.rstrip("/")), word=word))
+    for synth in synth_roots:
+        for word, label, d, f in _word_folders(synth):
+            items.append(dict(path=os.path.join(d, f), label=label, group="synth:" + f,
+                              split="train", source="synthetic", word=word))
     return items, noise
 
 

@@ -228,6 +228,8 @@ def main():
     ap.add_argument("dataset", choices=["speech", "esc50"])
     ap.add_argument("--data", required=True, help="dataset root (local or official layout)")
     ap.add_argument("--extra", action="append", default=[], help="speech: extra word folders")
+    ap.add_argument("--synth", action="append", default=[],
+                    help="speech: synthetic word folders (synth_speech.py), training split only")
     ap.add_argument("--out", required=True, help="cache prefix")
     ap.add_argument("--rate", type=int, help="default 8000 (speech), 16000 (esc50)")
     ap.add_argument("--backend", choices=["audioclass", "sndfile"], default="audioclass")
@@ -243,7 +245,7 @@ def main():
     extra = {}
     if args.dataset == "speech":
         rate = args.rate or 8000
-        items, noise = datasets.speech_items(args.data, args.val_percent, args.extra)
+        items, noise = datasets.speech_items(args.data, args.val_percent, args.extra, args.synth)
         labels = datasets.SPEECH_LABELS
         all_items = items + [dict(path=p, label="_background_noise_", group="noise:" + os.path.basename(p),
                                   split="noise") for p in noise]
