@@ -190,6 +190,7 @@ def svg_curves(history, path, title):
     line("train_loss", lmax, "#d62728", "train loss (left axis)", 0)
     line("train_acc", 1.0, "#ff7f0e", "train accuracy, augmented (right axis)", 16)
     line("val_acc", 1.0, "#1f77b4", "validation accuracy (right axis)", 32)
+    line("val_acc_raw", 1.0, "#9edae5", "validation, raw weights (averaged above)", 48)
     with open(path, "w") as f:
         f.write(_svg(w, h, body))
 
