@@ -122,7 +122,8 @@ def golden_clips(arch, index, data):
         short = [it for it in items if it["frames"] < 8000 and it["label"] not in ("_silence_",)][0]
         a = [it for it in items if it["frames"] == 8000 and it["label"] == "stop"][0]
         b = [it for it in items if it["frames"] == 8000 and it["label"] == "left"][0]
-        # 1 s keyword, a short clip (centred zero padding), 2.5 s of three real clips (4 windows)
+        # 1 s keyword (3 windows), a short clip (2 windows, or 1 centred when under 6,000
+        # samples), 2.5 s of three real clips (15 windows)
         return [arr(full), arr(short), np.concatenate([arr(a), arr(b), arr(full)[:4000]])]
     dog = [it for it in items if it["label"] == "dog"][0]
     rooster = [it for it in items if it["label"] == "rooster"][0]

@@ -76,6 +76,7 @@ if [ -f "$SRC/models/m5-speech.safetensors" ] && [ -d "$DATA/speech_commands/yes
   ls "$DATA"/speech_commands/{yes,no,stop}/*.flac | head -n 60 >"$T/speech.txt"
   "$EXE" classify --model "$SRC/models/m5-speech.safetensors" --list "$T/speech.txt" >"$T/speech.jsonl"
   check_eq "m5-speech: 60 real clips classified" 60 "$(jq -r .label "$T/speech.jsonl" | grep -vc null)"
+  check_eq "m5-speech: a 1 s clip is read at -125, 0 and +125 ms" 3 "$(head -n 1 "$T/speech.jsonl" | jq .windows)"
 fi
 if [ -f "$SRC/models/envnet-esc50.safetensors" ] && [ -d "$DATA/esc50/audio" ]; then
   out=$("$EXE" classify --model "$SRC/models/envnet-esc50.safetensors" "$DATA/esc50/audio/dog-00.flac")
