@@ -1,4 +1,5 @@
-"""Shared training helpers: progress line, checkpoints, metrics, SVG pictures (no matplotlib)."""
+"""Shared training helpers: progress line, checkpoints, weight averaging, metrics, SVG pictures (no matplotlib)."""
+import copy
 import html
 import json
 import os
@@ -44,7 +45,6 @@ class WeightAverage:
     not dominated by the random initial weights (as tf.train.ExponentialMovingAverage)."""
 
     def __init__(self, net, decay):
-        import copy
         self.decay, self.net, self.updates = decay, copy.deepcopy(net), 0
 
     @torch.no_grad()
