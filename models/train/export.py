@@ -184,14 +184,15 @@ def output_probs(out, last_op):
 
 
 @torch.no_grad()
-def evaluate_policy(net, arch, clips, batch=64, progress=None):
+def evaluate_policy(net, arch, clips, batch=64, progress=None, policy=None):
     """Classifies whole clips as the server does: the policy's windows, each window's
     probabilities (output_probs), averaged per clip. -> (predicted labels, probs [clips, C]).
-    progress: a label for a progress line (common.Progress), or None."""
+    progress: a label for a progress line (common.Progress), or None. policy: a test-time
+    policy to try instead of the architecture's (nets.POLICIES)."""
     net.eval()
     wins, owner = [], []
     for k, c in enumerate(clips):
-        w = policy_windows(np.asarray(c, np.float32), nets.POLICIES[arch])
+        w = policy_windows(np.asarray(c, np.float32), policy or nets.POLICIES[arch])
         wins.append(w)
         owner += [k] * len(w)
     wins, owner = np.concatenate(wins), np.asarray(owner)
