@@ -30,9 +30,7 @@ def main():
     ap.add_argument("--allow-dev-cache", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ck = torch.load(args.checkpoint, map_location="cpu")
-    net = nets.build(ck["arch"], len(ck["labels"]), ck["model"])
-    net.load_state_dict(ck["model"])
+    ck, net = export.load_checkpoint(args.checkpoint)
     _, clips, y, _ = finalize.val_data(ck, args.cache, args.allow_dev_cache)
     window = nets.POLICIES[ck["arch"]]["window"]
     print(f"{args.checkpoint}: {len(clips)} validation clips; shipped policy {nets.POLICIES[ck['arch']]}")

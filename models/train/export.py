@@ -67,6 +67,15 @@ def read_safetensors(path):
     return out, header.get("__metadata__", {})
 
 
+def load_checkpoint(path):
+    """A training checkpoint (.pt: arch, labels, model, ...) -> (checkpoint dict, network
+    holding its "model" weights, in eval mode)."""
+    ck = torch.load(path, map_location="cpu")
+    net = nets.build(ck["arch"], len(ck["labels"]), ck["model"])
+    net.load_state_dict(ck["model"])
+    return ck, net.eval()
+
+
 def load_model_file(path):
     """A shipped model file back as a PyTorch network (I8 rows dequantized, F16 widened).
     Returns (net in eval mode, arch, labels, metadata)."""
@@ -256,9 +265,7 @@ def main():
     args = ap.parse_args()
     quant = dict(q.split("=", 1) for q in args.quant)
     if args.checkpoint:
-        ck = torch.load(args.checkpoint, map_location="cpu")
-        net = nets.build(ck["arch"], len(ck["labels"]), ck["model"])
-        net.load_state_dict(ck["model"])
+        ck, net = load_checkpoint(args.checkpoint)
         arch, labels, extra = ck["arch"], ck["labels"], ck.get("metadata", {})
     else:
         torch.manual_seed(args.seed)

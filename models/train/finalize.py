@@ -21,7 +21,6 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import export  # noqa: E402
-import nets  # noqa: E402
 import prep  # noqa: E402
 
 DESC = {
@@ -57,11 +56,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     quant = dict(q.split("=", 1) for q in args.quant)
-    ck = torch.load(args.checkpoint, map_location="cpu")
+    ck, net = export.load_checkpoint(args.checkpoint)
     arch, labels = ck["arch"], ck["labels"]
-    net = nets.build(arch, len(labels), ck["model"])
-    net.load_state_dict(ck["model"])
-    net.eval()
     res = {"checkpoint": args.checkpoint, "epoch": ck["epoch"], "commands": ck["commands"],
            "seed": ck["seed"], "cache": ck["cache"], "args": ck["args"],
            "train_time_s": sum(h.get("train_s", h.get("time_s", 0)) + h.get("val_s", 0)
