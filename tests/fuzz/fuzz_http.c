@@ -48,7 +48,7 @@
 #endif
 #define API_KEY "fuzz-key-1"
 
-/* Replaces server/access_log.c (this definition wins over the archive's): every log line
+/* Replaces server/http/access_log.c (this definition wins over the archive's): every log line
  * is serialised, as in the server, but not printed. */
 void log_line(const char *event, json_t *fields)
 {

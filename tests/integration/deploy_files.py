@@ -23,10 +23,10 @@ def sources(pattern):
 
 
 # --- What exists, from the server's sources.
-serve_cfg = read("server/serve_config.c")
+serve_cfg = read("server/cli/serve_config.c")
 ENV_VARS = set(re.findall(r'"(AUDIOCLASS_[A-Z0-9_]+)"', serve_cfg + sources("engine/*.[ch]")))
-ROUTES = set(re.findall(r'\{"(/[a-z0-9/._-]*)",', sources("server/*.c")))
-METRICS = set(re.findall(r'"(audioclass_[a-z0-9_]+)', sources("server/metrics.c")))
+ROUTES = set(re.findall(r'\{"(/[a-z0-9/._-]*)",', sources("server/*/*.c")))
+METRICS = set(re.findall(r'"(audioclass_[a-z0-9_]+)', sources("server/http/metrics.c")))
 PORT = int(re.search(r'"port", "AUDIOCLASS_PORT", T_INT, F\(port\), "(\d+)"', serve_cfg).group(1))
 MAX_BODY = re.search(r'"max-body-bytes", "AUDIOCLASS_MAX_BODY_BYTES", T_BYTES, F\(max_body_bytes\), "(\w+)"',
                      serve_cfg).group(1)
@@ -53,7 +53,7 @@ unknown = {f"{rel}: {v}" for rel, t in text.items() for v in re.findall(r"AUDIOC
 check(f"every AUDIOCLASS_* variable named is one the server reads {sorted(unknown) or ''}", not unknown)
 unknown = {f"{rel}: {m}" for rel, t in text.items() for m in re.findall(r"\baudioclass_[a-z0-9_]+", t)
            if m not in METRICS}
-check(f"every metric named is one server/metrics.c exports {sorted(unknown) or ''}", not unknown)
+check(f"every metric named is one server/http/metrics.c exports {sorted(unknown) or ''}", not unknown)
 readme = read("deploy/README.md") if os.path.exists(os.path.join(SRC, "deploy/README.md")) else ""
 check("deploy/README.md names the queue-depth metric", "audioclass_queue_depth" in readme)
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_deploy_files.sh AUDIOCLASS SOURCE_DIR - the deployment files (Dockerfile, deploy/)
 # parse, and name only things that exist: files in the repository, the server's port, routes
-# (server/http_server.c), AUDIOCLASS_* variables (server/serve_config.c, engine/) and metric
-# names (server/metrics.c); the compose, nginx, Prometheus and Kubernetes pieces agree with
+# (server/http/http_server.c), AUDIOCLASS_* variables (server/cli/serve_config.c, engine/) and metric
+# names (server/http/metrics.c); the compose, nginx, Prometheus and Kubernetes pieces agree with
 # each other; the server starts with the settings compose and the ConfigMap ship. No Docker
 # or cluster needed; the running counterparts are in tests/deploy/ (`make test-deploy`).
 # Needs /usr/bin/python3 with PyYAML (python3-yaml).

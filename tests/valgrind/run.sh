@@ -16,7 +16,7 @@ export AUDIOCLASS_TEST_WRAPPER="valgrind --tool=memcheck --error-exitcode=99 --l
   --track-origins=yes --num-callers=30 --suppressions=$SRC/tests/valgrind/glibc.supp
   --log-file=$LOGS/%p.log"
 export AUDIOCLASS_TEST_QUICK=1
-# `serve` re-executes itself when OMP_WAIT_POLICY is unset (server/main.c); under valgrind
+# `serve` re-executes itself when OMP_WAIT_POLICY is unset (server/cli/main.c); under valgrind
 # that second process would run without valgrind, so set it here.
 export OMP_WAIT_POLICY=passive
 status=0
