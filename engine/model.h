@@ -112,6 +112,17 @@ ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float
  * from ac_workspace_create_probe. */
 ac_status ac_model_forward_conv_output(const ac_model *m, ac_workspace *ws, const float *x, int n,
                                        int li, float *out, char *err);
+/* Every value of a forward pass, for parity checks (tests, `audioclass forward --nodes`;
+ * not the serving path): runs x [n, input] through ws and calls fn once per graph value
+ * the engine materialises, in execution order, with the file's node id, the value
+ * [n, shape] (valid only during the call) and its per-item shape. A chain fused into one
+ * step (conv+batchnorm+relu, conv+maxpool) is reported under its last node's id; folded
+ * and identity nodes (batchnorm, dropout, flatten) have no value of their own. The network
+ * input is not reported. Returns the first non-zero status fn returns, if any. */
+typedef int (*ac_node_fn)(void *ctx, const char *id, const float *value, int n, ac_shape shape);
+ac_status ac_model_forward_nodes(const ac_model *m, ac_workspace *ws, const float *x, int n,
+                                 ac_node_fn fn, void *ctx, char *err);
+
 /* Turns raw outputs [n, n_labels] into probabilities in place, according to the last op. */
 void ac_model_probs(const ac_model *m, float *x, int n);
 
