@@ -4,6 +4,7 @@
 #include "blas.h"
 #include "conv_direct.h"
 #include "linear_direct.h"
+#include "ops_team.h"
 
 #include <math.h>
 #include <omp.h>
@@ -54,18 +55,7 @@ int ac_ops_set_direct(int on)
     return prev;
 }
 
-/* Threads worth starting for `tasks` independent pieces of `work` (multiply-adds or
- * element visits) in all. Waking a team and meeting at its barrier costs microseconds,
- * and much more when the cores are shared with other processes, so small layers (M5 at
- * batch 1) run on the calling thread alone. */
-#define AC_MIN_WORK_PER_THREAD 100000.0
-static int team(int threads, long tasks, double work)
-{
-    long by_work = (long)(work / AC_MIN_WORK_PER_THREAD);
-    long t = threads < tasks ? threads : tasks;
-    if (by_work < t) t = by_work;
-    return t < 1 ? 1 : (int)t;
-}
+static int team(int threads, long tasks, double work) { return ac_ops_team(threads, tasks, work); }
 
 int ac_out_size(int in, int k, int stride, int dil, int pad_lo, int pad_hi)
 {
