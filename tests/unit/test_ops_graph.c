@@ -2,7 +2,9 @@
  * batch > 1, odd sizes, broadcasting, in-place calls, one and two threads; the RNN also against
  * PyTorch (tests/golden/rnn.golden.safetensors, made by tests/golden/make_rnn_fixture.py). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -507,4 +509,74 @@ Test(ops_graph, rnn_larger_batch_and_sequence)
         free(x), free(y), free(want);
         rnn_case_free(&c);
     }
+}
+
+/* The F32 tensor `prefix.suffix` of the fixture, checked for its size; NULL if absent. */
+static const float *fixture_tensor(ac_weights *w, const char *prefix, const char *suffix, int64_t numel)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    ac_tensor_ref *t = ac_weights_find(w, name);
+    cr_assert_not_null(t, "fixture lacks %s", name);
+    cr_assert_eq(t->dtype, AC_F32, "%s", name);
+    cr_assert_eq(t->numel, numel, "%s: %lld values, expected %lld", name, (long long)t->numel, (long long)numel);
+    return t->data;
+}
+
+/* ac_rnn against nn.GRU / nn.LSTM themselves (float64 PyTorch on the stored float32 weights and
+ * inputs), with the weights read by their state_dict names. */
+Test(ops_graph, rnn_matches_pytorch_fixture)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    char err[AC_ERR_LEN];
+    ac_weights *w = NULL;
+    cr_assert_eq(ac_weights_open(tu_src_path("tests/golden/rnn.golden.safetensors"), &w, err), AC_OK, "%s", err);
+    const char *meta = ac_weights_meta(w, "cases");
+    cr_assert_not_null(meta);
+    json_error_t jerr;
+    json_t *cases = json_loads(meta, 0, &jerr);
+    cr_assert(json_is_array(cases) && json_array_size(cases) >= 6, "cases: %s", jerr.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const int lstm = !strcmp(json_string_value(json_object_get(c, "cell")), "lstm");
+        const int in = (int)json_integer_value(json_object_get(c, "input_size"));
+        const int H = (int)json_integer_value(json_object_get(c, "hidden"));
+        const int layers = (int)json_integer_value(json_object_get(c, "layers"));
+        const int D = json_is_true(json_object_get(c, "bidirectional")) ? 2 : 1;
+        const int bias = json_is_true(json_object_get(c, "bias"));
+        const int n = (int)json_integer_value(json_object_get(c, "n"));
+        const int T = (int)json_integer_value(json_object_get(c, "T"));
+        const int G = lstm ? 4 : 3;
+        const float *wih[8], *whh[8], *bih[8], *bhh[8];
+        cr_assert_leq(layers * D, 8);
+        for (int l = 0; l < layers; l++)
+            for (int d = 0; d < D; d++) {
+                char sfx[64];
+                const char *rev = d ? "_reverse" : "";
+                const int K = l == 0 ? in : H * D;
+                snprintf(sfx, sizeof sfx, "weight_ih_l%d%s", l, rev);
+                wih[l * D + d] = fixture_tensor(w, name, sfx, (int64_t)G * H * K);
+                snprintf(sfx, sizeof sfx, "weight_hh_l%d%s", l, rev);
+                whh[l * D + d] = fixture_tensor(w, name, sfx, (int64_t)G * H * H);
+                if (!bias) continue;
+                snprintf(sfx, sizeof sfx, "bias_ih_l%d%s", l, rev);
+                bih[l * D + d] = fixture_tensor(w, name, sfx, (int64_t)G * H);
+                snprintf(sfx, sizeof sfx, "bias_hh_l%d%s", l, rev);
+                bhh[l * D + d] = fixture_tensor(w, name, sfx, (int64_t)G * H);
+            }
+        const ac_rnn_params p = {lstm ? AC_RNN_LSTM : AC_RNN_GRU, in, H, layers, D, wih, whh,
+                                 bias ? bih : NULL, bias ? bhh : NULL};
+        const float *x = fixture_tensor(w, name, "x", (int64_t)n * T * in);
+        const float *want = fixture_tensor(w, name, "y", (int64_t)n * T * H * D);
+        for (int threads = 1; threads <= 2; threads++) {
+            float *y = run_rnn(&p, x, n, T, threads);
+            double d = tu_max_abs_diff(y, want, (size_t)n * T * H * D);
+            cr_expect_leq(d, 1e-5, "%s threads %d: max |C - PyTorch| = %g", name, threads, d);
+            free(y);
+        }
+    }
+    json_decref(cases);
+    ac_weights_close(w);
 }
