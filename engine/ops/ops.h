@@ -42,7 +42,8 @@ typedef enum ac_conv_kernel {
     AC_CONV_DEPTHWISE,       /* "depthwise" (conv_depthwise.h): groups == cin > 1, cout a
                                 multiple of cin; any stride, dilation, padding */
     AC_CONV_POINTWISE        /* "pointwise+sgemm": 1x1, stride 1, unpadded: one SGEMM per
-                                item and group straight on the input, no im2col copy */
+                                item and group straight on the input, no im2col copy (where
+                                the direct kernels are off or do not take the layer) */
 } ac_conv_kernel;
 
 typedef struct ac_pool_params {

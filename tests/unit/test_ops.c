@@ -396,11 +396,19 @@ Test(ops, depthwise_and_pointwise_kernels)
         int prev = ac_ops_set_direct(path);
         for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
             ac_conv_params p = cases[k].p;
-            cr_expect_str_eq(ac_conv2d_kernel(&p, cases[k].h, cases[k].w), cases[k].kernel, "case %zu", k);
-            check_conv(p, cases[k].n, cases[k].h, cases[k].w, cases[k].relu, 2, 400 + (unsigned)k);
-            p.kernel = ac_conv2d_choose(&p, cases[k].h, cases[k].w);
-            cr_expect_str_eq(ac_conv2d_kernel(&p, cases[k].h, cases[k].w), cases[k].kernel, "case %zu preset", k);
-            check_conv(p, cases[k].n, cases[k].h, cases[k].w, cases[k].relu, 1, 450 + (unsigned)k);
+            const int h = cases[k].h, w = cases[k].w, pointwise = !strcmp(cases[k].kernel, "pointwise+sgemm");
+            /* 1x1 layers go to the direct kernels where those are on and take them */
+            if (!pointwise || !ac_ops_direct())
+                cr_expect_str_eq(ac_conv2d_kernel(&p, h, w), cases[k].kernel, "case %zu", k);
+            check_conv(p, cases[k].n, h, w, cases[k].relu, 2, 400 + (unsigned)k);
+            p.kernel = ac_conv2d_choose(&p, h, w);
+            cr_expect_str_eq(ac_conv2d_kernel(&p, h, w), ac_conv2d_kernel(&cases[k].p, h, w), "case %zu preset", k);
+            check_conv(p, cases[k].n, h, w, cases[k].relu, 1, 450 + (unsigned)k);
+            if (pointwise) { /* the pointwise kernel itself, also where the direct ones are on */
+                p.kernel = AC_CONV_POINTWISE;
+                cr_expect_str_eq(ac_conv2d_kernel(&p, h, w), "pointwise+sgemm", "case %zu", k);
+                check_conv(p, cases[k].n, h, w, cases[k].relu, 2, 470 + (unsigned)k);
+            }
         }
         ac_ops_set_direct(prev);
     }
@@ -416,6 +424,11 @@ Test(ops, preset_conv_kernel_that_does_not_fit_is_ignored)
     for (int k = AC_CONV_AUTO; k <= AC_CONV_POINTWISE + 1; k++) {
         p.kernel = k;
         check_conv(p, 2, 1, 500, 1, 2, 500 + (unsigned)k);
+    }
+    ac_conv_params m = CONV(3, 8, 1, 2, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0); /* fits none but the direct/GEMM ones */
+    for (int k = AC_CONV_AUTO; k <= AC_CONV_POINTWISE; k++) {
+        m.kernel = k;
+        check_conv(m, 2, 3, 90, 1, 2, 510 + (unsigned)k);
     }
     ac_conv_params d = CONV(4, 4, 4, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1, 0); /* strided depthwise */
     for (int k = AC_CONV_AUTO; k <= AC_CONV_POINTWISE; k++) {
