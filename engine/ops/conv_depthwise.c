@@ -74,7 +74,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void dw_row(
             STORE16(out + ox + 32, a2);
             STORE16(out + ox + 48, a3);
         }
-        for (; ox + 16 <= hi; ox += 16) {
+        for (; ox < hi && hi - lo >= 16; ox += 16) {
+            if (ox + 16 > hi) /* the last, partial block: one ending at hi, which recomputes a
+                                 few positions (and stores the same values again) */
+                ox = hi - 16;
             v16 a = (v16){0} + bias;
             for (int r = 0; r < nrows; r++) {
                 const float *q = rows[r] + ox - pl, *wr = wk + kys[r] * kw;
@@ -84,7 +87,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void dw_row(
             STORE16(out + ox, a);
         }
     }
-    /* the rest of the interior (all of it when strided): tap by tap over the output row */
+    /* the rest of the interior (all of it when strided or shorter than 16): tap by tap */
     if (ox < hi) {
         for (int j = ox; j < hi; j++) out[j] = bias;
         for (int r = 0; r < nrows; r++)
