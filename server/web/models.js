@@ -21,8 +21,9 @@ export function renderCard(dl, summary, detail) {
   if (card.license) add('Licence', card.license);
   add('Accuracy', card.accuracy || 'not recorded in the model file (see its model card)');
   add('Network', `${summary.arch}, ${summary.parameters.toLocaleString('en')} parameters, ` +
-    `${summary.sample_rate} Hz, ${summary.window_s} s windows`);
-  const labels = el('ul', { class: 'chips', 'aria-label': `${detail.labels.length} labels` });
+    `${summary.sample_rate} Hz, ${Number(summary.window_s.toFixed(2))} s windows`);
+  // a long list scrolls in its box; tabindex lets a keyboard scroll it too
+  const labels = el('ul', { class: 'chips', tabindex: 0, 'aria-label': `${detail.labels.length} labels` });
   for (const l of detail.labels) labels.append(el('li', {}, l));
   add(`Labels (${detail.labels.length})`, labels);
   if (card.training)

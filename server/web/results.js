@@ -33,40 +33,48 @@ function facts(r) {
   return dl;
 }
 
-// Runs of consecutive windows with the same foreground label.
+// Where each window shows on the timeline: from the midpoint with its neighbour before to the
+// one after, so that overlapping windows tile the clip [0, duration] without gaps.
+function cells(segments, duration) {
+  const centres = segments.map((s) => (s.start_s + s.end_s) / 2);
+  return segments.map((s, i) => ({
+    ...s,
+    a: i === 0 ? 0 : Math.max(0, (centres[i - 1] + centres[i]) / 2),
+    b: i === segments.length - 1 ? duration : Math.min(duration, (centres[i] + centres[i + 1]) / 2),
+  }));
+}
+
+// Runs of consecutive windows with the same foreground label, over their cells' extent.
 export function events(segments, duration) {
   const out = [];
-  for (const s of segments) {
+  let prev = null;
+  for (const c of cells(segments, duration)) {
     const last = out[out.length - 1];
-    if (isBackground(s.label)) continue;
-    if (last && last.label === s.label && last.lastIndex === s.index - 1) {
-      last.end = Math.min(duration, s.end_s);
-      last.score = Math.max(last.score, s.score);
-      last.lastIndex = s.index;
-    } else {
-      out.push({ label: s.label, start: Math.max(0, s.start_s), end: Math.min(duration, s.end_s),
-        score: s.score, lastIndex: s.index });
+    if (!isBackground(c.label)) {
+      if (last && prev && prev.label === c.label) {
+        last.end = c.b;
+        last.score = Math.max(last.score, c.score);
+      } else {
+        out.push({ label: c.label, start: c.a, end: c.b, score: c.score });
+      }
     }
+    prev = c;
   }
   return out;
 }
 
-// One cell per window, from the midpoint with its neighbour before to the one after, so
-// that overlapping windows tile the clip; each cell shows the window's top label.
+// One cell per window, showing the window's top label.
 function timeline(segments, duration) {
   const strip = el('div', { class: 'timeline', role: 'img',
     'aria-label': `Top label of each of ${segments.length} windows; the table below lists them` });
-  const centres = segments.map((s) => (s.start_s + s.end_s) / 2);
-  segments.forEach((s, i) => {
-    const a = i === 0 ? 0 : (centres[i - 1] + centres[i]) / 2;
-    const b = i === segments.length - 1 ? duration : (centres[i] + centres[i + 1]) / 2;
-    const cell = el('span', { class: `cell${isBackground(s.label) ? ' background' : ''}`,
-      title: `${s.start_s.toFixed(2)}–${s.end_s.toFixed(2)} s: ${s.label} ${fmtPct(s.score)}` }, s.label);
-    cell.style.left = `${(100 * Math.max(0, a)) / duration}%`;
-    cell.style.width = `${(100 * Math.max(0, Math.min(duration, b) - Math.max(0, a))) / duration}%`;
-    cell.style.setProperty('--hue', labelHue(s.label));
+  for (const c of cells(segments, duration)) {
+    const cell = el('span', { class: `cell${isBackground(c.label) ? ' background' : ''}`,
+      title: `${c.start_s.toFixed(2)}–${c.end_s.toFixed(2)} s: ${c.label} ${fmtPct(c.score)}` }, c.label);
+    cell.style.left = `${(100 * c.a) / duration}%`;
+    cell.style.width = `${(100 * Math.max(0, c.b - c.a)) / duration}%`;
+    cell.style.setProperty('--hue', labelHue(c.label));
     strip.append(cell);
-  });
+  }
   const axis = el('div', { class: 'axis', 'aria-hidden': 'true' },
     el('span', {}, '0 s'), el('span', {}, `${duration.toFixed(1)} s`));
   return el('div', { class: 'timeline-wrap' }, strip, axis);
@@ -92,7 +100,7 @@ export function renderResult(container, r, { source, windowS }) {
       el('strong', { id: 'result-label', 'data-label': r.label }, r.label),
       ` ${fmtPct(r.score)}`, el('span', { class: 'muted' }, ` (${r.model})`)),
     bars(r.predictions), facts(r));
-  const segs = (r.segments || []).map((s, index) => ({ ...s, index }));
+  const segs = r.segments || [];
   if (segs.length > 1 && r.duration_s > windowS) {
     const ev = events(segs, r.duration_s);
     const evList = el('ul', { class: 'events', id: 'events' });
@@ -101,7 +109,7 @@ export function renderResult(container, r, { source, windowS }) {
     if (!ev.length) evList.append(el('li', {}, 'none: every window is background'));
     container.append(el('h3', {}, 'Timeline'), timeline(segs, r.duration_s),
       el('h3', {}, 'Events'),
-      el('p', { class: 'hint' }, 'Runs of consecutive windows with the same top label (labels in _underscores_ are background).'),
+      el('p', { class: 'hint' }, 'Runs of consecutive windows with the same top label (labels in _underscores_ are background), over the stretch the timeline gives those windows.'),
       evList, windowTable(segs));
   }
 }
