@@ -120,6 +120,17 @@ await step('page and model chooser', async () => {
   eq('card lists every label', detail.labels.length, await page.locator('#card .chips li').count());
   check('card says the accuracy is not in the file (none is made up)',
     (await page.locator('#card').innerText()).includes('not recorded in the model file'));
+  // a file whose metadata has the whole card: each row shows the file's own text
+  const carded = models.find((m) => m.name === 'm5-carded');
+  await page.selectOption('#model', 'm5-carded');
+  await page.locator('#card dd', { hasText: carded.card.accuracy }).waitFor();
+  const rows = await page.locator('#card').evaluate((dl) => Object.fromEntries(
+    [...dl.querySelectorAll('dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+  eq('card: task from the file', carded.card.task, rows.Task);
+  eq('card: data from the file', carded.card.data, rows.Data);
+  eq('card: accuracy from the file', carded.card.accuracy, rows.Accuracy);
+  await page.selectOption('#model', M5);
+  await page.locator('#card dd', { hasText: m5.card.description }).first().waitFor();
 });
 
 await step('classify a file (picker)', async () => {

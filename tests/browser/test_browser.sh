@@ -34,6 +34,9 @@ fi
 "$MK" "$T/tone200.wav" wav16 16000 1 2.0 tone 200  # stationary: any stretch of it sounds the same
 "$MK" "$T/long.wav" wav16 16000 1 4.0 noise 11     # several windows: a timeline
 head -c 6000 /dev/urandom >"$T/garbage.bin"
+# M5 with a full card in its metadata (the shipped files have no task, data or accuracy)
+node "$SRC/tests/browser/add_metadata.mjs" "$M5" "$T/carded.safetensors" "task=spoken words (card test)" \
+  "data=Speech Commands (card test)" "accuracy=12.3% (card test)"
 YES=""
 if [ -d "$DATA/speech_commands/yes" ]; then
   YES=$(ls "$DATA"/speech_commands/yes/*.flac | head -n 1)
@@ -43,7 +46,7 @@ if [ -d "$DATA/speech_commands/yes" ]; then
 fi
 
 # ---------------------------------------------------------------- HTTP: headers of the page's files
-start open --model m5-speech="$M5" --model envnet-esc50="$ENV"
+start open --model m5-speech="$M5" --model envnet-esc50="$ENV" --model m5-carded="$T/carded.safetensors"
 OPEN_URL=$URL
 check_eq "GET / is 200" 200 "$(req "$T/index.html" /)"
 check_eq "GET /: HTML" "text/html; charset=utf-8" "$(header "$T/index.html" Content-Type)"
@@ -80,6 +83,9 @@ check_eq "/metrics counts the page as route web" 1 \
 check "GET /models: a card from the file's metadata" jq -e \
   '.models[] | select(.name == "m5-speech") | .card.description and .card.license and (.card | has("accuracy") | not)' \
   <(curl -s "$URL/models")
+check "GET /models: the card has the task, data and accuracy a file carries" jq -e \
+  '.models[] | select(.name == "m5-carded") | .card.task == "spoken words (card test)" and
+   .card.data == "Speech Commands (card test)" and .card.accuracy == "12.3% (card test)"' <(curl -s "$URL/models")
 
 # ---------------------------------------------------------------- API key server
 printf 'sekret-key-123\n' >"$T/keys"
