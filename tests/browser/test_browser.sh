@@ -48,6 +48,7 @@ fi
 # ---------------------------------------------------------------- HTTP: headers of the page's files
 start open --model m5-speech="$M5" --model envnet-esc50="$ENV" --model m5-carded="$T/carded.safetensors"
 OPEN_URL=$URL
+OPEN_PID=$PID
 check_eq "GET / is 200" 200 "$(req "$T/index.html" /)"
 check_eq "GET /: HTML" "text/html; charset=utf-8" "$(header "$T/index.html" Content-Type)"
 CSP=$(header "$T/index.html" Content-Security-Policy)
@@ -91,6 +92,7 @@ check "GET /models: the card has the task, data and accuracy a file carries" jq 
 printf 'sekret-key-123\n' >"$T/keys"
 start keyed --model m5-speech="$M5" --api-key-file "$T/keys"
 KEY_URL=$URL
+KEY_PID=$PID
 check_eq "with a key file, GET / needs no key" 200 "$(req "$T/k" /)"
 check_eq "with a key file, GET /ui/app.js needs no key" 200 "$(req "$T/k" /ui/app.js)"
 check_eq "with a key file, /models needs one" 401 "$(req "$T/k" /models)"
@@ -110,4 +112,9 @@ PASS=$((PASS + $(grep -c '^ok ' "$T/node.out")))
 FAIL=$((FAIL + $(grep -c '^FAIL ' "$T/node.out")))
 [ $rc -ne 0 ] && [ "$(grep -c '^FAIL ' "$T/node.out")" -eq 0 ] && bad "test_browser.mjs exited with $rc"
 echo "screenshots: $ART"
+
+# both servers end cleanly after the browser's visits (and, under ASan, without a report)
+PID=$OPEN_PID; stop; check_eq "server exits 0 on SIGTERM" 0 $?
+PID=$KEY_PID; stop; check_eq "server with keys exits 0 on SIGTERM" 0 $?
+check "no sanitizer report in the server logs" bash -c "! grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/open.log' '$T/keyed.log'"
 finish
