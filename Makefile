@@ -6,10 +6,13 @@ PORT     ?= 8080
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-# Build and runtime libraries, then what the tests use (curl for the HTTP tests).
+# Build and runtime libraries, then what the tests use (curl for the HTTP tests; chromium
+# and node for the web page's, tests/browser). npm is Debian's package unless an npm is
+# already there (NodeSource's nodejs carries its own and conflicts with Debian's npm).
 DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
             libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev
-TEST_DEPS = curl jq libxml2-utils python3-yaml python3-numpy librsvg2-bin
+TEST_DEPS = curl jq libxml2-utils python3-yaml python3-numpy librsvg2-bin \
+            chromium nodejs fonts-dejavu-core $(if $(shell command -v npm),,npm)
 
 .PHONY: all deps build run test test-asan test-deploy fuzz clean
 
@@ -27,6 +30,7 @@ run: build
 
 test: build
 	@tools/install-deps.sh $(TEST_DEPS)
+	@tests/browser/setup.sh
 	cd $(BUILD) && ctest --output-on-failure
 
 # Deployment checks, not in `make test` (they need root, nginx and the Debian mirror; see
@@ -40,6 +44,7 @@ test-deploy: build
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	@tools/install-deps.sh $(TEST_DEPS)
+	@tests/browser/setup.sh
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DAC_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure

@@ -81,6 +81,9 @@ enum MHD_Result reply_error(request *rq, hs_mapping m, const char *fmt, ...)
 enum MHD_Result reply_status(request *rq, ac_status st, const char *detail);
 enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, const void *data,
                             size_t len);
+/* Queues a response the caller built, with the headers above, and destroys it (the
+ * caller's reference is taken); NULL r (out of memory): MHD_NO. */
+enum MHD_Result reply_response(request *rq, int status, struct MHD_Response *r);
 
 /* Query parameters (http_params.c). */
 const char *http_arg(request *rq, const char *key);
@@ -94,6 +97,9 @@ enum MHD_Result http_pick_model(request *rq, int *index);
 
 /* GET /filters (http_filters.c). */
 enum MHD_Result route_filters(request *rq);
+
+/* GET / and /ui/NAME (http_web.c): the web page's embedded assets. */
+enum MHD_Result route_web(request *rq, const char *url);
 
 /* Routes (http_routes.c): answer GET-type routes in one call. */
 enum MHD_Result route_get(request *rq, const char *url);

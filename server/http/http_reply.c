@@ -54,6 +54,11 @@ static enum MHD_Result queue(request *rq, int status, struct MHD_Response *r)
     return ok;
 }
 
+enum MHD_Result reply_response(request *rq, int status, struct MHD_Response *r)
+{
+    return queue(rq, status, r);
+}
+
 enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, const void *data,
                             size_t len)
 {

@@ -62,6 +62,7 @@ enum MHD_Result route_get(request *rq, const char *url)
     case MT_OPENAPI:
         return reply_bytes(rq, 200, "application/json", ac_openapi_json, ac_openapi_json_len);
     case MT_FILTERS: return route_filters(rq);
+    case MT_WEB: return route_web(rq, url);
     default: return reply_error(rq, hs_from_error(HS_NO_ROUTE), "no route %s", url);
     }
 }

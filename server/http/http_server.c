@@ -27,6 +27,9 @@ static const struct route {
     {"/readyz", 0, MT_READYZ, ALLOW_GET, 1},
     {"/metrics", 0, MT_METRICS, ALLOW_GET, 0},
     {"/openapi.json", 0, MT_OPENAPI, ALLOW_GET, 0},
+    /* The web page (http_web.c) holds no data: it must load before the user types a key. */
+    {"/", 0, MT_WEB, ALLOW_GET, 1},
+    {"/ui/", 1, MT_WEB, ALLOW_GET, 1},
 };
 
 static const struct route *find_route(const char *url)

@@ -35,7 +35,7 @@ static struct {
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *k_route_names[MT_ROUTE_COUNT] = {
-    "classify", "models", "model", "filters", "healthz", "readyz", "metrics", "openapi", "other"};
+    "classify", "models", "model", "filters", "healthz", "readyz", "metrics", "openapi", "web", "other"};
 
 const char *mt_route_name(mt_route r) { return r < MT_ROUTE_COUNT ? k_route_names[r] : "other"; }
 

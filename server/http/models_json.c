@@ -3,14 +3,30 @@
 
 #include <math.h>
 
+/* The model card's summary, from the file's metadata: the keys it has of these (FORMAT.md
+ * names description, license and training; task, data and accuracy are read when a file
+ * carries them). Nothing is filled in for a missing key. */
+static json_t *card_json(const ac_model *m)
+{
+    static const char *const keys[] = {"task", "data", "description", "license", "accuracy", "training"};
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < sizeof keys / sizeof *keys; i++) {
+        const char *v = ac_model_meta(m, keys[i]);
+        if (v) json_object_set_new(o, keys[i], json_string(v));
+    }
+    return o;
+}
+
 json_t *model_summary_json(const registry_entry *e)
 {
     const ac_model_info *in = ac_model_get_info(e->model);
-    return json_pack("{s:s,s:s,s:i,s:f,s:i,s:I,s:I,s:s}", "name", e->name, "arch", in->arch,
+    json_t *o = json_pack("{s:s,s:s,s:i,s:f,s:i,s:I,s:I,s:s}", "name", e->name, "arch", in->arch,
                      "sample_rate", in->sample_rate, "window_s",
                      round((double)in->window / in->sample_rate * 1e4) / 1e4, "n_labels",
                      in->n_labels, "parameters", (json_int_t)in->n_params, "flops_per_window",
                      (json_int_t)in->flops, "sha256", in->sha256);
+    if (o) json_object_set_new(o, "card", card_json(e->model));
+    return o;
 }
 
 static json_t *layers_json(const ac_model *m)

@@ -1,0 +1,36 @@
+// pcm-tap.js - AudioWorklet processor: posts the microphone's mono samples to the page in
+// blocks of 2048 frames (a render quantum is only 128). 'flush' posts what is left, then 'done'.
+
+class PcmTap extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.block = new Float32Array(2048);
+    this.n = 0;
+    this.port.onmessage = (e) => {
+      if (e.data !== 'flush') return;
+      if (this.n) this.port.postMessage(this.block.slice(0, this.n));
+      this.n = 0;
+      this.port.postMessage('done');
+    };
+  }
+
+  process(inputs) {
+    const ch = inputs[0] && inputs[0][0]; // mono: the node's channelCount is 1
+    if (!ch) return true; // no input connected yet
+    let i = 0;
+    while (i < ch.length) {
+      const take = Math.min(ch.length - i, this.block.length - this.n);
+      this.block.set(ch.subarray(i, i + take), this.n);
+      this.n += take;
+      i += take;
+      if (this.n === this.block.length) {
+        this.port.postMessage(this.block);
+        this.block = new Float32Array(2048);
+        this.n = 0;
+      }
+    }
+    return true;
+  }
+}
+
+registerProcessor('pcm-tap', PcmTap);
