@@ -316,7 +316,7 @@ def main():
     ap.add_argument("--description", help="metadata shown by `info` and GET /models/NAME")
     ap.add_argument("--classes", type=int, default=12, help="with --random")
     ap.add_argument("--quant", action="append", default=[], help="LAYER=f32|f16|i8 (repeat)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="with --random or --module without --weights")
     ap.add_argument("--bin", help="audioclass binary for the parity check (default $AUDIOCLASS_BIN "
                     "or build/audioclass)")
     args = ap.parse_args()
@@ -365,6 +365,7 @@ def _module_args(ap, args):
         kwargs = json.loads(args.kwargs)
     except json.JSONDecodeError as e:
         ap.error(f"--kwargs: not JSON ({e})")
+    torch.manual_seed(args.seed)  # the initial weights when --weights is not given
     net = load_module(args.module, kwargs, args.weights)
     return net, args.out, dict(sample_rate=args.sample_rate, input_shape=shape, labels=labels)
 
