@@ -154,10 +154,11 @@ class Const:
 
 
 class Static:
-    """A Python value known at export time (sizes, numbers)."""
+    """A Python value known at export time (sizes, numbers); batch: (node, value at batch 2,
+    at batch 3) for a value that depends on the batch size (then `value` is unusable)."""
 
-    def __init__(self, value):
-        self.value = value
+    def __init__(self, value, batch=None):
+        self.value, self.batch = value, batch
 
 
 class Rnn:
@@ -270,6 +271,10 @@ class _Translator:
         """A literal (possibly a Static node) as a plain Python value."""
         if isinstance(a, fx.Node):
             v = self.env[a.name]
+            if isinstance(v, Static) and v.batch:
+                n, x2, x3 = v.batch
+                self.fail(n, self.op_desc(n), f"a value that depends on the batch size ({x2} vs "
+                          f"{x3}); such values are only allowed as arguments of view/reshape")
             return v.value if isinstance(v, Static) else v
         if isinstance(a, (list, tuple)):
             return type(a)(self.lit(x) for x in a)
@@ -338,9 +343,8 @@ class _Translator:
             while src.op != "get_attr" and src.all_input_nodes:
                 src = src.all_input_nodes[0]
             return Const(a, src.target if src.op == "get_attr" else n.name, n.name)
-        if a != b:
-            self.fail(n, self.op_desc(n), f"a value that depends on the batch size ({a} vs {b}); "
-                      "size-dependent values are only allowed as arguments of view/reshape")
+        if a != b:  # e.g. x.size(0): fine as an argument of view/reshape, refused elsewhere
+            return Static(None, (n, a, b))
         return Static(a)
 
     def finish(self, n):
@@ -705,7 +709,7 @@ def _operand(t, n, a):
         return a
     v = t.env[a.name]
     if isinstance(v, Static):
-        return v.value
+        return t.lit(a)
     if isinstance(v, Const):
         if v.fx_name not in t.const_ids:
             value = v.value.detach().to(torch.float32)

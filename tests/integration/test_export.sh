@@ -98,6 +98,10 @@ $EXPORT --module "$ZOO:sequential" --input-shape 1,400 --sample-rate 8000 --labe
   --out "$T/seq.safetensors" >"$T/seq.export" 2>&1
 check "nn.Sequential exports" test $? -eq 0
 
+# the exporter's own refusals and tricky accepted forms (no engine needed), one line each
+"$PY" "$SRC/tests/golden/zoo_refusals.py" >"$T/refusals.out" 2>&1
+check "zoo_refusals.py: every refusal names path and op ($(tail -1 "$T/refusals.out"))" test $? -eq 0
+
 # refusal 1: an unsupported module, named by its path; no file written
 cat >"$T/bad.py" <<'EOF'
 import torch.nn as nn
