@@ -100,7 +100,9 @@ check "nn.Sequential exports" test $? -eq 0
 
 # the exporter's own refusals and tricky accepted forms (no engine needed), one line each
 "$PY" "$SRC/tests/golden/zoo_refusals.py" >"$T/refusals.out" 2>&1
-check "zoo_refusals.py: every refusal names path and op ($(tail -1 "$T/refusals.out"))" test $? -eq 0
+rc=$?
+check "zoo_refusals.py: every refusal names path and op ($(tail -1 "$T/refusals.out"))" test $rc -eq 0
+[ $rc -eq 0 ] || grep -A2 FAIL "$T/refusals.out"
 
 # refusal 1: an unsupported module, named by its path; no file written
 cat >"$T/bad.py" <<'EOF'
