@@ -39,7 +39,7 @@ SUPPORTED = (
     "ConstantPad1d/2d, ZeroPad2d, Dropout*, Identity, Sequential; functions and methods: "
     "relu, tanh, sigmoid, gelu, silu, softmax, log_softmax, dropout (training=False), "
     "max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool1d/2d (output 1), pad (constant), cat, "
-    "+, *, / (by a number), permute, transpose, flatten, view/reshape (as a flatten), "
+    "+, -, *, / (by a number), permute, transpose, flatten, view/reshape (as a flatten), "
     "squeeze, mean over item axes, contiguous, indexing with slices and integers, "
     "parameters and buffers as operands")
 
@@ -149,8 +149,9 @@ class Val:
 class Const:
     """A tensor that does not depend on the input (parameter, buffer, or derived from them)."""
 
-    def __init__(self, value, source, fx_name):
+    def __init__(self, value, source, fx_name, same_data=False):
         self.value, self.source, self.fx_name = value, source, fx_name
+        self.same_data = same_data  # the values of parameter/buffer `source`, maybe reshaped
 
 
 class Static:
@@ -342,7 +343,12 @@ class _Translator:
             src = n
             while src.op != "get_attr" and src.all_input_nodes:
                 src = src.all_input_nodes[0]
-            return Const(a, src.target if src.op == "get_attr" else n.name, n.name)
+            if src.op != "get_attr":
+                return Const(a, n.name, n.name)
+            p = self.rec2[src.name]
+            same = isinstance(p, torch.Tensor) and p.numel() == a.numel() and \
+                torch.equal(p.reshape(-1), a.reshape(-1))
+            return Const(a, src.target, n.name, same)
         if a != b:  # e.g. x.size(0): fine as an argument of view/reshape, refused elsewhere
             return Static(None, (n, a, b))
         return Static(a)
@@ -705,15 +711,19 @@ def _cat_fn(t, n):
 
 def _operand(t, n, a):
     """An operand of add/mul: Val, const node (emitted once), or a number."""
-    if not isinstance(a, fx.Node):
+    if isinstance(a, (Val, Const)):
+        v = a
+    elif not isinstance(a, fx.Node):
         return a
-    v = t.env[a.name]
+    else:
+        v = t.env[a.name]
     if isinstance(v, Static):
         return t.lit(a)
     if isinstance(v, Const):
         if v.fx_name not in t.const_ids:
             value = v.value.detach().to(torch.float32)
-            name = v.source if v.source not in t.tensors else f"{v.source}:{v.fx_name}"
+            # a parameter used as it is (or reshaped) keeps its state_dict name
+            name = v.source if v.same_data and v.source not in t.tensors else f"{v.source}:{v.fx_name}"
             t.add_tensor(name, value)
             nid = t.new_id(v.fx_name)
             t.nodes.append({"id": nid, "op": "const", "inputs": [], "name": name})
@@ -725,18 +735,18 @@ def _operand(t, n, a):
     return v
 
 
-def _binary(op, x_arg, y_arg, t, n, alpha=1):
+def _binary(op, x_arg, y_arg, t, n, alpha=1, sub=None, shape=None):
     if alpha != 1:
         t.fail(n, t.op_desc(n), "alpha != 1 is not supported")
     a, b = _operand(t, n, x_arg), _operand(t, n, y_arg)
-    shape = t.shape_of(n)
+    shape = shape or t.shape_of(n)
     if not isinstance(a, Val):
         a, b = b, a  # number (op) tensor: commutative
     if not isinstance(b, Val):  # tensor (op) number
         num = float(b)
         if (op == "mul" and num == 1.0) or (op == "add" and num == 0.0):
             return a
-        c = t.new_id(f"{n.name}.value")
+        c = t.new_id(f"{n.name}.{sub}.value" if sub is not None else f"{n.name}.value")
         t.add_tensor(c, torch.tensor([num]))  # a tensor of its own, named after its node
         t.nodes.append({"id": c, "op": "const", "inputs": [], "name": c})
         t.const_nodes.add(c)
@@ -749,7 +759,26 @@ def _binary(op, x_arg, y_arg, t, n, alpha=1):
         if len(c.shape) > len(shape):
             t.fail(n, t.op_desc(n), f"constant of shape {list(c.shape)} has a batch axis; give it "
                    "the item's shape")
-    return t.emit(n, op, [a, b], shape)
+    return t.emit(n, op, [a, b], shape, sub=sub)
+
+
+def _sub_fn(t, n, offset=0):
+    """a - b as a + (-1 * b): exact (negation is exact); a constant b is negated here."""
+    b = _bind(n, ["input", "other", ("alpha", 1)])
+    if (t.lit(b["alpha"]) or 1) != 1:
+        t.fail(n, t.op_desc(n), "alpha != 1 is not supported")
+    x, y = b["input"], b["other"]
+    yv = t.env[y.name] if isinstance(y, fx.Node) else Static(y)
+    if isinstance(yv, Static):
+        return _binary("add", x, -t.lit(y), t, n)
+    if isinstance(yv, Const):
+        return _binary("add", x, Const(-yv.value, yv.source, yv.fx_name + "_neg"), t, n)
+    neg = _binary("mul", yv, -1.0, t, n, sub=0, shape=yv.shape)
+    return _binary("add", x, neg, t, n)
+
+
+def _neg_fn(t, n, offset=0):
+    return _binary("mul", n.args[0], -1.0, t, n)
 
 
 def _binop(op):
@@ -982,6 +1011,8 @@ _FUNCTIONS = {
     operator.add: _binop("add"), operator.iadd: _binop("add"), torch.add: _binop("add"),
     operator.mul: _binop("mul"), operator.imul: _binop("mul"), torch.mul: _binop("mul"),
     operator.truediv: _div_fn,
+    operator.sub: _sub_fn, operator.isub: _sub_fn, torch.sub: _sub_fn,
+    operator.neg: _neg_fn, torch.neg: _neg_fn,
     torch.flatten: _flatten_fn, torch.transpose: _transpose_fn, torch.swapaxes: _transpose_fn,
     torch.permute: _permute_fn, torch.mean: _mean_fn, torch.squeeze: _squeeze_fn,
     torch.reshape: _reshape_fn,
@@ -995,6 +1026,7 @@ _METHODS = {
     "log_softmax": _m(_f_act("log_softmax", ["dim", ("dtype", None)])),
     "add": _m(_binop("add")), "add_": _m(_binop("add")),
     "mul": _m(_binop("mul")), "mul_": _m(_binop("mul")),
+    "sub": _m(_sub_fn), "sub_": _m(_sub_fn), "neg": _m(_neg_fn),
     "flatten": _m(_flatten_fn), "transpose": _m(_transpose_fn), "swapaxes": _m(_transpose_fn),
     "permute": _m(_permute_fn), "mean": _m(_mean_fn), "view": _m(_reshape_fn),
     "reshape": _m(_reshape_fn), "squeeze": lambda t, n: _squeeze_or_hn(t, n),

@@ -43,8 +43,8 @@ class Wrap(nn.Module):
 
 
 REFUSED = [
-    ("sub", lambda s, x: (x - x.mean(-1, keepdim=True)).mean(-1), {},
-     "(top level): operator sub is not supported"),
+    ("abs", lambda s, x: x.abs().mean(-1), {}, "(top level): Tensor.abs is not supported"),
+    ("max over time", lambda s, x: torch.amax(x, -1), {}, "(top level): torch.amax is not supported"),
     ("nested module path", lambda s, x: s.enc.inner(x).flatten(1), {"enc": Wrap(nn.ELU())},
      "enc.inner: nn.ELU is not supported"),
     ("reflect padding", lambda s, x: s.c(x).mean(-1),
@@ -81,6 +81,8 @@ ACCEPTED = [
     ("x / 2, 1 + x, x.view(N, -1)", lambda s, x: (1 + x / 2).view(x.size(0), -1), {}),
     ("strided slices and Ellipsis", lambda s, x: x[..., 1::3][:, 1:3].flatten(1), {}),
     ("squeeze after adaptive pool", lambda s, x: F.adaptive_avg_pool1d(x, 1).squeeze(-1), {}),
+    ("x - mean, 1 - x, -x, x - gamma", lambda s, x: (-(1 - (x - x.mean(-1, keepdim=True))) - s.g).mean(-1),
+     {"g": nn.Parameter(torch.rand(4, 1))}),
     ("cat on the last axis", lambda s, x: torch.cat([x, torch.relu(x)], -1).mean(1), {}),
 ]
 
