@@ -1107,6 +1107,7 @@ def trace_module(module, input_shape, quant=None, seed=0):
     last = next(nd for nd in graph["nodes"] if nd["id"] == graph["output"])["op"]
     file, eff = apply_quant(graph, tr.tensors, quant)
     traced = Traced(gm, graph, file, eff, tr.fx_ids, input_shape, last, out.shape)
+    traced.quant = dict(quant or {})
     _self_check(traced, gen)
     return traced
 
@@ -1126,7 +1127,7 @@ def _reference_gm(traced):
         stored = torch.from_numpy(traced.effective[key].astype(np.float64))
         if nn.utils.parametrize.is_parametrized(m, "weight"):
             _replace(ref, name, _unparametrized(m, stored))
-        elif _remove_weight_norm(m) or not np.array_equal(traced.effective[key], traced.tensors.get(key)):
+        elif _remove_weight_norm(m) or traced.quant.get(name, "f32") != "f32":
             # the numbers in the file: dequantized, or the weight norm product in float32
             m.weight = nn.Parameter(stored)
     return ref

@@ -435,7 +435,9 @@ def sequential():
         nn.Linear(12, 16), nn.Sigmoid(), nn.Linear(16, LABELS))
 
 
-# name -> (constructor, input_shape, description)
+# name -> (constructor, input_shape, description); QUANT: stored dtypes other than F32
+QUANT = {"tcn": {"block1.conv1": "f16", "fc": "i8"}, "resnet2d": {"layer2.conv2": "i8"},
+         "cnn_lstm": {"fc": "f16"}}
 ZOO = {
     "tcn": (TCN, TCN.input_shape, "TCN residual blocks: dilated causal convs with weight norm "
             "(both APIs), chomp and left pad, ReLU, dropout, 1x1 downsample"),

@@ -8,7 +8,8 @@ engine with them node by node.
     /usr/bin/python3 tests/golden/zoo_make.py [--no-check] [NAME...]
 
 Weights are seeded random; batch-norm statistics, LayerNorm affines and layer scales are
-randomised too, so that folding and every branch matter. --no-check skips the export's
+randomised too, so that folding and every branch matter. A few layers are stored as F16 or
+I8 (zoo_blocks.QUANT); the reference uses the stored, dequantized weights. --no-check skips the export's
 parity check (for writing fixtures before the engine is built).
 """
 import argparse
@@ -52,7 +53,8 @@ def make(name, seed, check=True):
     labels = [f"{name}-{i}" for i in range(zoo_blocks.LABELS)]
     traced = export.export_module(net, os.path.join(ROOT, rel), sample_rate=SAMPLE_RATE,
                                   input_shape=shape, labels=labels, name=f"zoo-{name}",
-                                  extra={"description": desc}, check=check)
+                                  extra={"description": desc}, check=check,
+                                  quant=zoo_blocks.QUANT.get(name))
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, [ITEMS] + shape).astype(np.float32)
     out, probs, nodes = export.fx_export.reference(traced, x)
