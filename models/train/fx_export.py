@@ -34,12 +34,14 @@ class ExportError(Exception):
 
 SUPPORTED = (
     "modules: Conv1d, Conv2d (zeros padding), BatchNorm1d/2d, Linear, LayerNorm (one axis), "
-    "GRU, LSTM (batch_first), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d (output 1), "
+    "GRU, LSTM (batch_first), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d and "
+    "AdaptiveMaxPool1d/2d (output 1), "
     "ReLU, Tanh, Sigmoid, GELU, SiLU, Softmax, LogSoftmax (last axis), Flatten, "
     "ConstantPad1d/2d, ZeroPad2d, Dropout*, Identity, Sequential; functions and methods: "
     "relu, tanh, sigmoid, gelu, silu, softmax, log_softmax, dropout (training=False), "
     "max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool1d/2d (output 1), pad (constant), cat, "
-    "+, -, *, / (by a number), permute, transpose, flatten, view/reshape (as a flatten), "
+    "+, -, *, / (by a number), sum/mean of torch.stack, chunk, split, max over the last axis "
+    "or over time, clamp(min=0), F.layer_norm, ConvNeXt's channels_first LayerNorm, permute, transpose, flatten, view/reshape (as a flatten), "
     "squeeze, mean over item axes, contiguous, indexing with slices and integers, "
     "parameters and buffers as operands")
 
@@ -48,6 +50,15 @@ _LEAVES = (nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.Linear, nn.L
 
 
 # ---------------------------------------------------------------- tracing
+
+def _is_format_layernorm(m):
+    """ConvNeXt's own LayerNorm class (data_format "channels_first" or "channels_last",
+    weight, bias, eps): exported as one layernorm node instead of its mean/pow/sqrt."""
+    w, b = m._parameters.get("weight"), m._parameters.get("bias")  # not proxied while tracing
+    return (type(m).__name__.endswith("LayerNorm") and not isinstance(m, nn.LayerNorm)
+            and getattr(m, "data_format", None) in ("channels_first", "channels_last")
+            and w is not None and b is not None and w.dim() == 1 and hasattr(m, "eps"))
+
 
 class _Proxy(fx.Proxy):
     """fx.Proxy whose unpacking (`out, h = self.gru(x)`) works on Python 3.11, where the
@@ -58,7 +69,8 @@ class _Proxy(fx.Proxy):
         for ins in dis.get_instructions(frame.f_code):
             if ins.offset == frame.f_lasti and ins.opname == "UNPACK_SEQUENCE":
                 return (self[i] for i in range(ins.argval))
-        return super().__iter__()
+        raise ExportError("iterating over a traced value is not supported (only unpacking a "
+                          "fixed number of results, as in `out, h = self.gru(x)`)")
 
 
 class _Tracer(fx.Tracer):
@@ -72,7 +84,8 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m, qualname):
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
-        return isinstance(m, _LEAVES) or type(m).__module__.startswith("torch.nn")
+        return isinstance(m, _LEAVES) or type(m).__module__.startswith("torch.nn") or \
+            _is_format_layernorm(m)
 
     def call_module(self, m, forward, args, kwargs):
         self.path.append(self.path_of_module(m))
@@ -167,6 +180,27 @@ class Rnn:
 
     def __init__(self, val, module, path, state=0):
         self.val, self.module, self.path, self.state = val, module, path, state
+
+
+class Parts:
+    """chunk/split of a Val along an axis: a slice node per part, emitted when indexed."""
+
+    def __init__(self, val, dim, bounds):
+        self.val, self.dim, self.bounds = val, dim, bounds
+
+
+class Stack:
+    """torch.stack of Vals (usable only summed or averaged over the new axis)."""
+
+    def __init__(self, vals, dim):
+        self.vals, self.dim = vals, dim
+
+
+class Multi:
+    """A (values, indices) result: items by index or name; None where unsupported."""
+
+    def __init__(self, items, names, why):
+        self.items, self.names, self.why = items, names, why
 
 
 def _mod_desc(m):
@@ -279,6 +313,8 @@ class _Translator:
             return v.value if isinstance(v, Static) else v
         if isinstance(a, (list, tuple)):
             return type(a)(self.lit(x) for x in a)
+        if isinstance(a, slice):
+            return slice(self.lit(a.start), self.lit(a.stop), self.lit(a.step))
         return a
 
     def use_module(self, n, m):
@@ -370,7 +406,12 @@ class _Translator:
             for cls, fn in _MODULES:
                 if isinstance(m, cls):
                     return fn(self, n, m)
+            if _is_format_layernorm(m):
+                return _custom_layernorm(self, n, m)
             self.fail(n, _mod_desc(m))
+        if n.op in ("call_function", "call_method") and all(
+                isinstance(self.env[a.name], Static) for a in n.all_input_nodes):
+            return self.static(n)  # arithmetic on sizes: x.shape[-1] // 2
         if n.op == "call_function":
             fn = _FUNCTIONS.get(n.target)
             if fn is None:
@@ -484,6 +525,42 @@ def _layernorm(t, n, m):
                   elementwise_affine=bool(m.elementwise_affine), dim=-1)
 
 
+def _custom_layernorm(t, n, m):
+    x = t.tensor(n, n.args[0])
+    t.use_module(n, m)
+    first = m.data_format == "channels_first"
+    d = m.weight.shape[0]
+    if (x.shape[0] if first else x.shape[-1]) != d or (first and len(x.shape) < 2):
+        t.fail(n, type(m).__name__, f"{m.data_format} over {d} features, input item {list(x.shape)}")
+    t.add_tensor(n.target + ".weight", m.weight)
+    t.add_tensor(n.target + ".bias", m.bias)
+    return t.emit(n, "layernorm", [x], x.shape, name=n.target, normalized_shape=[d],
+                  eps=float(m.eps), elementwise_affine=True, dim=1 if first else -1)
+
+
+def _layernorm_fn(t, n):
+    b = _bind(n, ["input", "normalized_shape", ("weight", None), ("bias", None), ("eps", 1e-5)])
+    x = t.tensor(n, b["input"])
+    shape = t.lit(b["normalized_shape"])
+    shape = [shape] if isinstance(shape, int) else list(shape)
+    if len(shape) != 1 or shape[0] != x.shape[-1]:
+        t.fail(n, "F.layer_norm", f"normalized_shape {shape}: only the last axis is supported")
+    w, bias = (t.env[a.name] if isinstance(a, fx.Node) else None for a in (b["weight"], b["bias"]))
+    if (w is None) != (bias is None) or any(v is not None and not isinstance(v, Const) for v in (w, bias)):
+        t.fail(n, "F.layer_norm", "weight and bias must both be parameters, or both None")
+    f = {"normalized_shape": shape, "eps": float(t.lit(b["eps"])), "elementwise_affine": w is not None,
+         "dim": -1}
+    if w is not None:
+        prefix = w.source[:-len(".weight")] if w.source.endswith(".weight") else None
+        if not (prefix and w.same_data and bias.same_data and bias.source == prefix + ".bias"
+                and prefix + ".weight" not in t.tensors):
+            prefix = n.name  # tensors of its own, named after the node
+        t.add_tensor(prefix + ".weight", w.value.reshape(-1))
+        t.add_tensor(prefix + ".bias", bias.value.reshape(-1))
+        f["name"] = prefix
+    return t.emit(n, "layernorm", [x], x.shape, **f)
+
+
 def _rnn(t, n, m):
     x = t.tensor(n, n.args[0])
     if len(n.args) > 1 or n.kwargs:
@@ -547,7 +624,8 @@ def _adaptive_common(t, n, x, size):
     return _means(t, n, x, list(range(2, x.nd)), True)
 
 
-def _means(t, n, x, dims, keepdim):
+def _means(t, n, x, dims, keepdim, sub_last=None):
+    """Means over several axes, last axis first; the last node gets sub_last (None: n's id)."""
     dims = sorted(set(dims), reverse=True)
     shape = list(x.shape)
     for i, d in enumerate(dims):
@@ -556,7 +634,8 @@ def _means(t, n, x, dims, keepdim):
         else:
             del shape[d - 1]
         last = i == len(dims) - 1
-        x = t.emit(n, "mean", [x], shape, sub=None if last else i, dim=d, keepdim=bool(keepdim))
+        x = t.emit(n, "mean", [x], shape, sub=sub_last if last else f"m{i}", dim=d,
+                   keepdim=bool(keepdim))
     return x
 
 
@@ -583,6 +662,8 @@ def _silu_common(t, n, x):
 
 def _softmax_common(t, n, x, dim, log):
     op = "log_softmax" if log else "softmax"
+    if dim is None and x.nd == 2:  # PyTorch's implicit dim for [N, F] is 1, the last
+        dim = 1
     if dim is None or dim % x.nd != x.nd - 1:
         t.fail(n, t.op_desc(n), f"{op} over dim {dim}: only the last axis is supported")
     return t.emit(n, op, [x], x.shape)
@@ -639,6 +720,9 @@ _MODULES = [
     (nn.LogSoftmax, lambda t, n, m: _softmax_common(t, n, t.tensor(n, n.args[0]), m.dim, True)),
     ((nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity), _alias),
     (nn.Flatten, _flatten_mod),
+    ((nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d),
+     lambda t, n, m: _adaptive_max(t, n, t.tensor(n, n.args[0]), m.output_size)
+     if not m.return_indices else t.fail(n, _mod_desc(m), "return_indices=True is not supported")),
     ((nn.ConstantPad1d, nn.ConstantPad2d, nn.ZeroPad2d), _pad_mod),
 ]
 
@@ -709,8 +793,10 @@ def _cat_fn(t, n):
     return t.emit(n, "concat", xs, t.shape_of(n), dim=d)
 
 
-def _operand(t, n, a):
-    """An operand of add/mul: Val, const node (emitted once), or a number."""
+def _operand(t, n, a, rank=None):
+    """An operand of add/mul: Val, const node (emitted once), or a number. rank: the item
+    rank of the result; a constant's leading size-1 axes beyond it are dropped (they would
+    stand for the batch axis: gamma.view(1, -1, 1))."""
     if isinstance(a, (Val, Const)):
         v = a
     elif not isinstance(a, fx.Node):
@@ -722,6 +808,8 @@ def _operand(t, n, a):
     if isinstance(v, Const):
         if v.fx_name not in t.const_ids:
             value = v.value.detach().to(torch.float32)
+            while rank is not None and value.dim() > rank and value.shape[0] == 1:
+                value = value[0]
             # a parameter used as it is (or reshaped) keeps its state_dict name
             name = v.source if v.same_data and v.source not in t.tensors else f"{v.source}:{v.fx_name}"
             t.add_tensor(name, value)
@@ -738,8 +826,8 @@ def _operand(t, n, a):
 def _binary(op, x_arg, y_arg, t, n, alpha=1, sub=None, shape=None):
     if alpha != 1:
         t.fail(n, t.op_desc(n), "alpha != 1 is not supported")
-    a, b = _operand(t, n, x_arg), _operand(t, n, y_arg)
     shape = shape or t.shape_of(n)
+    a, b = _operand(t, n, x_arg, len(shape)), _operand(t, n, y_arg, len(shape))
     if not isinstance(a, Val):
         a, b = b, a  # number (op) tensor: commutative
     if not isinstance(b, Val):  # tensor (op) number
@@ -839,8 +927,12 @@ def _permute_common(t, n, x, perm):
 
 def _mean_fn(t, n, offset=0):
     b = _bind(n, ["input", ("dim", None), ("keepdim", False)])
-    x = t.tensor(n, n.args[0])
     dim = t.lit(b["dim"])
+    v = t.env[b["input"].name]
+    if isinstance(v, Stack) and dim is not None:
+        dims = [dim] if isinstance(dim, int) else list(dim)
+        return _reduce_stack(t, n, v, [d % (v.vals[0].nd + 1) for d in dims], True)
+    x = t.tensor(n, n.args[0])
     if dim is None or dim == [] or dim == ():
         t.fail(n, t.op_desc(n), "a mean over every axis includes the batch; name the dims")
     dims = [dim] if isinstance(dim, int) else list(dim)
@@ -880,6 +972,8 @@ def _squeeze_fn(t, n, offset=0):
 
 
 def _size_like(t, n, offset=0):
+    if n.target is getattr and isinstance(t.env.get(getattr(n.args[0], "name", None)), Multi):
+        return _part(t, n, t.env[n.args[0].name], n.args[1])
     return t.static(n)
 
 
@@ -888,9 +982,166 @@ def _getitem(t, n):
     v = t.env[base.name]
     if isinstance(v, Rnn):
         return _rnn_item(t, n, v, t.lit(idx))
+    if isinstance(v, (Parts, Multi, Stack)):
+        return _part(t, n, v, t.lit(idx))
     if not isinstance(v, Val):
         t.fail(n, "indexing", "of this value")
     return _index(t, n, v, t.lit(idx))
+
+
+def _part(t, n, v, idx):
+    if isinstance(v, Stack):
+        t.fail(n, "indexing the result of torch.stack", "stack is only supported summed or "
+               "averaged over its new axis")
+    if isinstance(idx, str):
+        idx = v.names.get(idx) if isinstance(v, Multi) else None
+    items = v.bounds if isinstance(v, Parts) else v.items
+    if not isinstance(idx, int) or not -len(items) <= idx < len(items):
+        t.fail(n, "indexing", f"with {idx!r}")
+    if isinstance(v, Multi):
+        if v.items[idx] is None:
+            t.fail(n, t.op_desc(n), v.why)
+        return v.items[idx]
+    start, end = v.bounds[idx]
+    if (start, end) == (0, v.val.shape[v.dim - 1]):
+        return v.val
+    shape = list(v.val.shape)
+    shape[v.dim - 1] = end - start
+    return t.emit(n, "slice", [v.val], shape, dim=v.dim, start=start, end=end, step=1)
+
+
+def _chunk_fn(t, n, offset=0):
+    b = _bind(n, ["input", "chunks", ("dim", 0)])
+    x = t.tensor(n, b["input"])
+    d = t.dim(n, x, t.lit(b["dim"]))
+    size, k = x.shape[d - 1], t.lit(b["chunks"])
+    step = -(-size // k)  # as torch.chunk: ceil, the last part may be shorter
+    return Parts(x, d, [(i, min(i + step, size)) for i in range(0, size, step)])
+
+
+def _split_fn(t, n, offset=0):
+    b = _bind(n, ["input", "split_size_or_sections", ("dim", 0)])
+    x = t.tensor(n, b["input"])
+    d = t.dim(n, x, t.lit(b["dim"]))
+    size, sec = x.shape[d - 1], t.lit(b["split_size_or_sections"])
+    sizes = [sec] * (-(-size // sec)) if isinstance(sec, int) else list(sec)
+    bounds, start = [], 0
+    for k in sizes:
+        bounds.append((start, min(start + k, size)))
+        start += k
+    return Parts(x, d, bounds)
+
+
+def _stack_fn(t, n):
+    b = _bind(n, ["tensors", ("dim", 0)])
+    xs = [t.tensor(n, a) for a in b["tensors"]]
+    if len({x.shape for x in xs}) != 1:
+        t.fail(n, "torch.stack", "tensors of different shapes")
+    d = t.lit(b["dim"])
+    return Stack(xs, d % (xs[0].nd + 1))
+
+
+def _reduce_stack(t, n, v, dims, mean):
+    if dims != [v.dim]:
+        t.fail(n, t.op_desc(n), "torch.stack is only supported summed or averaged over its new axis")
+    acc = v.vals[0]
+    for i, x in enumerate(v.vals[1:]):
+        last = i == len(v.vals) - 2 and not mean
+        acc = t.emit(n, "add", [acc, x], x.shape, sub=None if last else i)
+    if mean and len(v.vals) > 1:
+        acc = _binary("mul", acc, 1.0 / len(v.vals), t, n, shape=acc.shape)
+    return acc
+
+
+def _sum_fn(t, n, offset=0):
+    b = _bind(n, ["input", ("dim", None), ("keepdim", False)])
+    v = t.env[b["input"].name]
+    dim = t.lit(b["dim"])
+    if dim is None or dim == [] or dim == ():
+        t.fail(n, t.op_desc(n), "a sum over every axis includes the batch; name the dims")
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    if isinstance(v, Stack):
+        return _reduce_stack(t, n, v, [d % (v.vals[0].nd + 1) for d in dims], False)
+    x = t.tensor(n, b["input"])
+    rdims = [t.dim(n, x, d) for d in dims]
+    keep = bool(t.lit(b["keepdim"]))
+    count = int(np.prod([x.shape[d - 1] for d in rdims]))
+    m = _means(t, n, x, rdims, keep, sub_last=0)
+    return _binary("mul", m, float(count), t, n, shape=m.shape)
+
+
+def _max_fn(t, n, offset=0):
+    """Max over one item axis (time): max pools over the whole axis, then a flatten."""
+    if n.target in ("max", torch.max) and (len(n.args) < 2 and "dim" not in n.kwargs
+                                           or isinstance(n.args[1] if len(n.args) > 1 else None, fx.Node)
+                                           and isinstance(t.env[n.args[1].name], Val)):
+        t.fail(n, t.op_desc(n), "only the max over one axis, x.max(dim), is supported")
+    b = _bind(n, ["input", ("dim", None), ("keepdim", False)])
+    x = t.tensor(n, b["input"])
+    dim = t.lit(b["dim"])
+    if isinstance(dim, (list, tuple)):
+        if len(dim) != 1:
+            t.fail(n, t.op_desc(n), "a max over several axes is not supported")
+        dim = dim[0]
+    d = t.dim(n, x, dim)
+    v = _max_over(t, n, x, d, bool(t.lit(b["keepdim"])))
+    if n.target in ("max", torch.max):
+        return Multi([v, None], {"values": 0, "indices": 1}, "the indices of a max are not supported")
+    return v
+
+
+def _max_over(t, n, x, d, keepdim):
+    r = len(x.shape)
+    shape = list(x.shape)
+    if r == 2 and d == 1:  # [T, F] over T: to [F, T] first
+        x = t.emit(n, "permute", [x], (shape[1], shape[0]), sub="t", dims=[0, 2, 1])
+        p = t.emit(n, "maxpool1d", [x], (shape[1], 1), sub="p", kernel_size=shape[0],
+                   stride=shape[0], padding=0)
+        if keepdim:
+            return t.emit(n, "permute", [p], (1, shape[1]), dims=[0, 2, 1])
+        return t.emit(n, "flatten", [p], (shape[1],), start_dim=1, end_dim=2)
+    if r == 2 and d == 2:
+        p = t.emit(n, "maxpool1d", [x], (shape[0], 1), sub=None if keepdim else "p",
+                   kernel_size=shape[1], stride=shape[1], padding=0)
+        return p if keepdim else t.emit(n, "flatten", [p], (shape[0],), start_dim=1, end_dim=2)
+    if r == 3 and d in (2, 3):
+        k = [shape[1], 1] if d == 2 else [1, shape[2]]
+        out = list(shape)
+        out[d - 1] = 1
+        p = t.emit(n, "maxpool2d", [x], tuple(out), sub=None if keepdim else "p", kernel_size=k,
+                   stride=k, padding=[0, 0])
+        if keepdim:
+            return p
+        del out[d - 1]
+        return t.emit(n, "flatten", [p], tuple(out), start_dim=d - 1, end_dim=d)
+    t.fail(n, t.op_desc(n), f"a max over axis {d} of items {list(shape)}: only over the last "
+           "axis, or over time of [time, features]")
+
+
+def _adaptive_max(t, n, x, size):
+    sizes = [size] * (len(x.shape) - 1) if isinstance(size, int) else list(size)
+    if any(s != 1 for s in sizes) or len(x.shape) not in (2, 3):
+        t.fail(n, t.op_desc(n), f"output size {size}: only 1 is supported")
+    if len(x.shape) == 2:
+        return t.emit(n, "maxpool1d", [x], (x.shape[0], 1), kernel_size=x.shape[1],
+                      stride=x.shape[1], padding=0)
+    k = list(x.shape[1:])
+    return t.emit(n, "maxpool2d", [x], (x.shape[0], 1, 1), kernel_size=k, stride=k, padding=[0, 0])
+
+
+def _adaptive_max_fn(t, n):
+    b = _bind(n, ["input", "output_size", ("return_indices", False)])
+    if t.lit(b["return_indices"]):
+        t.fail(n, t.op_desc(n), "return_indices=True is not supported")
+    return _adaptive_max(t, n, t.tensor(n, b["input"]), t.lit(b["output_size"]))
+
+
+def _clamp_fn(t, n, offset=0):
+    b = _bind(n, ["input", ("min", None), ("max", None)])
+    lo, hi = t.lit(b["min"]), t.lit(b["max"])
+    if lo != 0 or hi is not None:
+        t.fail(n, t.op_desc(n), "only clamp(min=0), a ReLU, is supported")
+    return t.emit(n, "relu", [t.tensor(n, b["input"])], t.shape_of(n))
 
 
 def _rnn_item(t, n, v, idx):
@@ -1016,6 +1267,11 @@ _FUNCTIONS = {
     torch.flatten: _flatten_fn, torch.transpose: _transpose_fn, torch.swapaxes: _transpose_fn,
     torch.permute: _permute_fn, torch.mean: _mean_fn, torch.squeeze: _squeeze_fn,
     torch.reshape: _reshape_fn,
+    F.layer_norm: _layernorm_fn,
+    torch.chunk: _chunk_fn, torch.split: _split_fn, torch.stack: _stack_fn,
+    torch.sum: _sum_fn, torch.max: _max_fn, torch.amax: _max_fn,
+    F.adaptive_max_pool1d: _adaptive_max_fn, F.adaptive_max_pool2d: _adaptive_max_fn,
+    torch.clamp: _clamp_fn, torch.clamp_min: _clamp_fn,
     operator.getitem: _getitem, getattr: _size_like,
 }
 
@@ -1032,6 +1288,8 @@ _METHODS = {
     "reshape": _m(_reshape_fn), "squeeze": lambda t, n: _squeeze_or_hn(t, n),
     "contiguous": _m(_method_alias), "clone": _m(_method_alias),
     "size": _m(_size_like), "dim": _m(_size_like),
+    "chunk": _m(_chunk_fn), "split": _m(_split_fn), "sum": _m(_sum_fn), "max": _m(_max_fn),
+    "amax": _m(_max_fn), "clamp": _m(_clamp_fn), "clamp_min": _m(_clamp_fn),
 }
 
 

@@ -426,6 +426,54 @@ class CNNGRU(nn.Module):
         return F.log_softmax(self.fc(out[:, -1]), dim=-1)
 
 
+class ChannelsLayerNorm(nn.Module):
+    """ConvNeXt's LayerNorm (facebookresearch/ConvNeXt models/convnext.py), channels_first
+    branch written out with mean/pow/sqrt as there."""
+
+    def __init__(self, normalized_shape, eps=1e-6, data_format="channels_first"):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(normalized_shape))
+        self.bias = nn.Parameter(torch.zeros(normalized_shape))
+        self.eps, self.data_format = eps, data_format
+        self.normalized_shape = (normalized_shape, )
+
+    def forward(self, x):
+        if self.data_format == "channels_last":
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None] * x + self.bias[:, None]
+
+
+class Variants(nn.Module):
+    """Other ways of writing the same blocks: a channels_first LayerNorm class, a gated unit
+    from one conv split with chunk, skips summed with torch.stack(...).sum(0), a subtraction,
+    max and mean over time concatenated."""
+    input_shape = [1, 400]
+
+    def __init__(self):
+        super().__init__()
+        self.front = nn.Conv1d(1, 8, 16, stride=16)
+        self.norm = ChannelsLayerNorm(8)
+        self.gated = nn.ModuleList([nn.Conv1d(8, 16, 3, dilation=d) for d in (1, 2)])
+        self.skip = nn.ModuleList([nn.Conv1d(8, 8, 1) for _ in range(2)])
+        self.head_norm = ChannelsLayerNorm(16, data_format="channels_last")
+        self.fc = nn.Linear(16, LABELS)
+
+    def forward(self, x):
+        x = self.norm(self.front(x))
+        skips = []
+        for conv, skip in zip(self.gated, self.skip):
+            f, g = conv(F.pad(x, (2 * conv.dilation[0], 0))).chunk(2, dim=1)
+            z = torch.tanh(f) * torch.sigmoid(g)
+            skips.append(skip(z))
+            x = x + z - x.mean(-1, keepdim=True)
+        s = torch.stack(skips).sum(0)
+        h = torch.cat([s.max(dim=-1).values, s.mean(-1)], dim=1)
+        return self.fc(self.head_norm(h))
+
+
 def sequential():
     """A plain nn.Sequential."""
     return nn.Sequential(
@@ -453,4 +501,6 @@ ZOO = {
     "cnn_lstm": (CNNLSTM, CNNLSTM.input_shape, "CNN + 2-layer bidirectional LSTM, mean over time"),
     "cnn_gru": (CNNGRU, CNNGRU.input_shape, "CNN + GRU, last step selected"),
     "sequential": (sequential, [1, 400], "a plain nn.Sequential"),
+    "variants": (Variants, Variants.input_shape, "channels_first LayerNorm class, chunk gate, "
+                 "stack-sum of skips, subtraction, max over time"),
 }

@@ -42,9 +42,38 @@ class Wrap(nn.Module):
         return self.inner(x)
 
 
+class ConvNeXtLayerNorm(nn.Module):
+    """As in facebookresearch/ConvNeXt (models/convnext.py)."""
+
+    def __init__(self, normalized_shape, eps=1e-6, data_format="channels_last"):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(normalized_shape) + 0.5)
+        self.bias = nn.Parameter(torch.rand(normalized_shape) - 0.5)
+        self.eps, self.data_format = eps, data_format
+        self.normalized_shape = (normalized_shape, )
+
+    def forward(self, x):
+        if self.data_format == "channels_last":
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None] * x + self.bias[:, None]
+
+
+class AbsBlock(nn.Module):
+    def forward(self, x):
+        return torch.abs(x)
+
+
 REFUSED = [
+    ("function inside a submodule", lambda s, x: s.body2.inner(x).mean(-1), {"body2": Wrap(AbsBlock())},
+     "body2.inner: torch.abs is not supported"),
     ("abs", lambda s, x: x.abs().mean(-1), {}, "(top level): Tensor.abs is not supported"),
-    ("max over time", lambda s, x: torch.amax(x, -1), {}, "(top level): torch.amax is not supported"),
+    ("max of a vector", lambda s, x: torch.amax(x.mean(-1), 1, keepdim=True), {},
+     "torch.amax (a max over axis 1 of items [4]"),
+    ("indices of a max", lambda s, x: x.max(-1)[1].float(), {}, "the indices of a max are not supported"),
+    ("stack indexed", lambda s, x: torch.stack([x, x])[0].mean(-1), {}, "stack is only supported summed"),
     ("nested module path", lambda s, x: s.enc.inner(x).flatten(1), {"enc": Wrap(nn.ELU())},
      "enc.inner: nn.ELU is not supported"),
     ("reflect padding", lambda s, x: s.c(x).mean(-1),
@@ -83,6 +112,20 @@ ACCEPTED = [
     ("squeeze after adaptive pool", lambda s, x: F.adaptive_avg_pool1d(x, 1).squeeze(-1), {}),
     ("x - mean, 1 - x, -x, x - gamma", lambda s, x: (-(1 - (x - x.mean(-1, keepdim=True))) - s.g).mean(-1),
      {"g": nn.Parameter(torch.rand(4, 1))}),
+    ("gamma.view(1, -1, 1) * x", lambda s, x: (s.g.view(1, -1, 1) * x).mean(-1),
+     {"g": nn.Parameter(torch.rand(4))}),
+    ("x.shape[-1] // 2 in a slice", lambda s, x: x[:, :, : x.shape[-1] // 2].mean(-1), {}),
+    ("chunk gate and split", lambda s, x: (torch.tanh(x.chunk(2, 1)[0]) * torch.sigmoid(
+        torch.split(x, [2, 2], dim=1)[1])).mean(-1), {}),
+    ("sum of torch.stack, mean of torch.stack", lambda s, x: torch.stack([x, x * 2]).sum(0).mean(-1)
+     + torch.stack([x, -x], dim=1).mean(1).sum(-1), {}),
+    ("max over time: x.max(-1)[0], .values, amax, adaptive", lambda s, x: x.max(-1)[0]
+     + x.max(dim=2).values + torch.amax(x, -1) + F.adaptive_max_pool1d(x, 1).flatten(1)
+     + x.transpose(1, 2).max(1)[0], {}),
+    ("clamp(min=0), softmax without dim", lambda s, x: F.softmax(x.clamp(min=0).mean(-1)), {}),
+    ("ConvNeXt's channels_first LayerNorm and F.layer_norm", lambda s, x: F.layer_norm(
+        s.ln(x).transpose(1, 2), (4,), s.ln2.weight, s.ln2.bias).mean(1),
+     {"ln": ConvNeXtLayerNorm(4, data_format="channels_first"), "ln2": ConvNeXtLayerNorm(4)}),
     ("cat on the last axis", lambda s, x: torch.cat([x, torch.relu(x)], -1).mean(1), {}),
 ]
 
