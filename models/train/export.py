@@ -33,7 +33,7 @@ import fx_export  # noqa: E402
 import nets  # noqa: E402
 import parity  # noqa: E402
 from fx_export import ExportError, quantize_i8  # noqa: E402,F401 (re-exported)
-from parity import ParityError  # noqa: E402,F401
+from parity import ParityError  # noqa: E402,F401 (re-exported)
 
 FORMAT_VERSION = "2"
 _DTYPE_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16",

@@ -320,8 +320,8 @@ class _Translator:
     def use_module(self, n, m):
         path = n.target
         if path in self.module_nodes:
-            self.fail(n, _mod_desc(m), f"is called more than once; format 2 gives every node "
-                      f"its own tensors (use a separate module per call)")
+            self.fail(n, _mod_desc(m), "is called more than once; format 2 gives every node "
+                      "its own tensors (use a separate module per call)")
         self.module_nodes[path] = n.name
         return path
 

@@ -22,7 +22,6 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export  # noqa: E402
-import fx_export  # noqa: E402
 import graph_ref  # noqa: E402
 import parity  # noqa: E402
 
