@@ -26,7 +26,25 @@ typedef struct ac_conv_params {
     const float *packed; /* optional: the weights already in the channel-vectorised direct
                             kernel's layout (ac_conv_direct_pack, done once at model load);
                             NULL: packed per call where that kernel runs */
+    int kernel;       /* ac_conv_kernel: the kernel chosen once at model load with
+                         ac_conv2d_choose; AC_CONV_AUTO (0): chosen on every call */
 } ac_conv_params;
+
+/* The kernels of a convolution. A preset kernel (ac_conv_params.kernel) is honoured where it
+ * can compute the layer (its shape fits; the AVX-512 ones also need ac_ops_direct()), else
+ * ac_conv2d falls back to choosing, so a preset never changes a result, only the speed. */
+typedef enum ac_conv_kernel {
+    AC_CONV_AUTO = 0,
+    AC_CONV_IM2COL,          /* "im2col+sgemm": any convolution */
+    AC_CONV_IM2ROW,          /* "im2row+sgemm": one-row, strided, undilated */
+    AC_CONV_DIRECT_TIME,     /* "direct-time" (conv_direct.h, AVX-512) */
+    AC_CONV_DIRECT_CHANNELS, /* "direct-channels" (conv_direct.h, AVX-512) */
+    AC_CONV_DEPTHWISE,       /* "depthwise" (conv_depthwise.h): groups == cin > 1, cout a
+                                multiple of cin; any stride, dilation, padding */
+    AC_CONV_POINTWISE        /* "pointwise+sgemm": 1x1, stride 1, unpadded: one SGEMM per
+                                item and group straight on the input, no im2col copy (where
+                                the direct kernels are off or do not take the layer) */
+} ac_conv_kernel;
 
 typedef struct ac_pool_params {
     int kh, kw, sh, sw;
@@ -53,9 +71,14 @@ ac_status ac_ops_init(char *err);
 int ac_ops_direct(void);
 int ac_ops_set_direct(int on);
 
+/* The best kernel for convolution p on an input [cin, h, w], for ac_conv_params.kernel: the
+ * same choice ac_conv2d makes when the kernel is AC_CONV_AUTO. Depends on ac_ops_direct(), so
+ * call it after ac_ops_set_direct / with AUDIOCLASS_KERNELS in its final state. */
+ac_conv_kernel ac_conv2d_choose(const ac_conv_params *p, int h, int w);
+
 /* The kernel ac_conv2d / ac_linear would use for this layer and batch, for profiles:
- * "direct-time", "direct-channels", "im2col+sgemm", "im2row+sgemm"; "direct-i8",
- * "direct-f16", "dequant+sgemm", "sgemm". */
+ * "direct-time", "direct-channels", "im2col+sgemm", "im2row+sgemm", "depthwise",
+ * "pointwise+sgemm"; "direct-i8", "direct-f16", "dequant+sgemm", "sgemm". */
 const char *ac_conv2d_kernel(const ac_conv_params *p, int h, int w);
 const char *ac_linear_kernel(const ac_matrix *W, int n);
 

@@ -11,8 +11,8 @@
 #include "testutil.h"
 
 #define TOL 1e-4
-/* shape fields in declaration order; no prepacked weights */
-#define CONV(...) ((ac_conv_params){__VA_ARGS__, NULL})
+/* shape fields in declaration order; no prepacked weights; kernel chosen per call */
+#define CONV(...) ((ac_conv_params){__VA_ARGS__, NULL, AC_CONV_AUTO})
 
 /* Direct 7-loop convolution: the definition, with no cleverness. */
 static void ref_conv2d(const float *x, int n, int h, int w, const float *wt, const float *b,
@@ -363,4 +363,82 @@ Test(ops, conv_with_fused_maxpool)
         free(x), free(wt), free(b), free(full), free(ref), free(got);
         ac_free_aligned(scratch);
     }
+}
+
+/* Depthwise (groups == cin > 1, cout a multiple of cin) and pointwise (1x1, stride 1,
+ * unpadded) convolutions have kernels of their own: 1-D and 2-D, channel multipliers, stride,
+ * dilation, causal and symmetric padding, rows shorter than the kernel's span (no interior),
+ * widths around the 64- and 16-position blocks, fused pools; each case with the kernel
+ * chosen per call and preset (as the model does at load), on both the direct and GEMM paths. */
+Test(ops, depthwise_and_pointwise_kernels)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    static const struct { ac_conv_params p; int n, h, w, relu; const char *kernel; } cases[] = {
+        /* cin, cout, groups, kh, kw, sh, sw, dh, dw, pad t/b/l/r, pool */
+        {CONV(64, 64, 64, 1, 7, 1, 1, 1, 1, 0, 0, 3, 3, 0), 3, 1, 2000, 0, "depthwise"}, /* ConvNeXt */
+        {CONV(5, 15, 5, 1, 5, 1, 1, 1, 2, 0, 0, 8, 0, 0), 2, 1, 33, 1, "depthwise"},      /* causal */
+        {CONV(3, 3, 3, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 64 + 16 + 5, 1, "depthwise"},
+        {CONV(3, 6, 3, 1, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 67, 0, "depthwise"},
+        {CONV(4, 4, 4, 1, 9, 1, 1, 1, 3, 0, 0, 24, 0, 0), 3, 1, 17, 0, "depthwise"}, /* span > row */
+        {CONV(4, 8, 4, 1, 5, 1, 2, 1, 1, 0, 0, 2, 2, 0), 2, 1, 101, 1, "depthwise"}, /* strided */
+        {CONV(6, 6, 6, 1, 7, 1, 3, 1, 2, 0, 0, 5, 1, 0), 2, 1, 200, 0, "depthwise"},
+        {CONV(8, 8, 8, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 4), 2, 1, 203, 1, "depthwise"}, /* fused pool */
+        {CONV(17, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0), 2, 33, 70, 1, "depthwise"}, /* 2-D */
+        {CONV(6, 12, 6, 3, 5, 2, 2, 2, 1, 2, 1, 0, 3, 0), 3, 17, 23, 0, "depthwise"},
+        {CONV(5, 5, 5, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 0), 1, 9, 81, 0, "depthwise"},
+        {CONV(17, 33, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 3, 1, 101, 1, "pointwise+sgemm"},
+        {CONV(64, 256, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 500, 0, "pointwise+sgemm"},
+        {CONV(8, 6, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 5, 7, 0, "pointwise+sgemm"}, /* groups */
+        {CONV(7, 5, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3), 2, 1, 100, 1, "pointwise+sgemm"}, /* pool */
+        {CONV(3, 4, 1, 1, 1, 1, 1, 3, 3, 0, 0, 0, 0, 0), 2, 9, 11, 1, "pointwise+sgemm"}, /* 2-D */
+    };
+    for (int path = 1; path >= 0; path--) {
+        int prev = ac_ops_set_direct(path);
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            ac_conv_params p = cases[k].p;
+            const int h = cases[k].h, w = cases[k].w, pointwise = !strcmp(cases[k].kernel, "pointwise+sgemm");
+            /* 1x1 layers go to the direct kernels where those are on and take them */
+            if (!pointwise || !ac_ops_direct())
+                cr_expect_str_eq(ac_conv2d_kernel(&p, h, w), cases[k].kernel, "case %zu", k);
+            check_conv(p, cases[k].n, h, w, cases[k].relu, 2, 400 + (unsigned)k);
+            p.kernel = ac_conv2d_choose(&p, h, w);
+            cr_expect_str_eq(ac_conv2d_kernel(&p, h, w), ac_conv2d_kernel(&cases[k].p, h, w), "case %zu preset", k);
+            check_conv(p, cases[k].n, h, w, cases[k].relu, 1, 450 + (unsigned)k);
+            if (pointwise) { /* the pointwise kernel itself, also where the direct ones are on */
+                p.kernel = AC_CONV_POINTWISE;
+                cr_expect_str_eq(ac_conv2d_kernel(&p, h, w), "pointwise+sgemm", "case %zu", k);
+                check_conv(p, cases[k].n, h, w, cases[k].relu, 2, 470 + (unsigned)k);
+            }
+        }
+        ac_ops_set_direct(prev);
+    }
+}
+
+/* A preset kernel that cannot compute the layer is not run: ac_conv2d falls back to choosing. */
+Test(ops, preset_conv_kernel_that_does_not_fit_is_ignored)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    /* EnvNet's conv1 shape: groups == cin == 1 is not depthwise */
+    ac_conv_params p = CONV(1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0);
+    cr_expect_neq(ac_conv2d_choose(&p, 1, 500), AC_CONV_DEPTHWISE);
+    for (int k = AC_CONV_AUTO; k <= AC_CONV_POINTWISE + 1; k++) {
+        p.kernel = k;
+        check_conv(p, 2, 1, 500, 1, 2, 500 + (unsigned)k);
+    }
+    ac_conv_params m = CONV(3, 8, 1, 2, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0); /* fits none but the direct/GEMM ones */
+    for (int k = AC_CONV_AUTO; k <= AC_CONV_POINTWISE; k++) {
+        m.kernel = k;
+        check_conv(m, 2, 3, 90, 1, 2, 510 + (unsigned)k);
+    }
+    ac_conv_params d = CONV(4, 4, 4, 1, 3, 1, 2, 1, 1, 0, 0, 1, 1, 0); /* strided depthwise */
+    for (int k = AC_CONV_AUTO; k <= AC_CONV_POINTWISE; k++) {
+        d.kernel = k;
+        check_conv(d, 2, 1, 77, 0, 2, 520 + (unsigned)k);
+    }
+    int prev = ac_ops_set_direct(0);
+    ac_conv_params t = CONV(3, 8, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0);
+    t.kernel = AC_CONV_DIRECT_TIME; /* chosen with the direct kernels on, then turned off */
+    cr_expect_str_eq(ac_conv2d_kernel(&t, 1, 300), "im2col+sgemm");
+    check_conv(t, 2, 1, 300, 1, 2, 540);
+    ac_ops_set_direct(prev);
 }

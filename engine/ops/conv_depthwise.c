@@ -1,0 +1,144 @@
+/* conv_depthwise.c - depthwise convolution with output positions as vector lanes (conv_depthwise.h). */
+#include "conv_depthwise.h"
+
+#include "ops_team.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* 16 floats: one AVX-512 register, two AVX2 or four SSE registers in the other clones.
+ * Macros, not functions, so no vector crosses a call boundary (whose ABI would differ
+ * between the clones). */
+typedef float v16 __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
+#define LOAD16(p) ({ v16 v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; }) /* unaligned */
+#define STORE16(p, v) do { v16 v_ = (v); __builtin_memcpy((p), &v_, sizeof v_); } while (0)
+#define RELU16(a) ((v16)((v16i)(a) & ((a) > (v16){0}))) /* lanes <= 0 (and -0) become +0 */
+
+int ac_conv_is_depthwise(const ac_conv_params *p)
+{
+    return p->groups > 1 && p->groups == p->cin && p->cout % p->cin == 0 && p->kh <= AC_DEPTHWISE_MAX_KH;
+}
+
+size_t ac_conv_depthwise_scratch(const ac_conv_params *p, int h, int w)
+{
+    (void)h;
+    return p->pool_w > 0 ? (size_t)ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r) : 0;
+}
+
+/* One output row of one plane: out[ox] = act(bias + sum over valid taps of wk[ky, kx] *
+ * in[iy(ky), ox * sw - pad_l + kx * dw]) for ox < wo. rows[i] is the input row of the i-th
+ * valid kernel row ky[i] (rows outside the input are zero padding and left out). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void dw_row(
+    const float *const *rows, const int *kys, int nrows, const float *wk, float bias, int w,
+    const ac_conv_params *p, int wo, int relu, float *out)
+{
+    const int kw = p->kw, sw = p->sw, dw = p->dw, pl = p->pad_l;
+    /* interior [lo, hi): positions where every tap lies inside the row */
+    int lo = (pl + sw - 1) / sw, hi = (w - 1 + pl - (kw - 1) * dw);
+    hi = hi < 0 ? 0 : hi / sw + 1;
+    if (lo > wo) lo = wo;
+    if (hi > wo) hi = wo;
+    if (hi < lo) hi = lo;
+    /* the borders, with bounds checks */
+    for (int ox = 0; ox < wo; ox++) {
+        if (ox == lo) ox = hi; /* skip the interior */
+        if (ox >= wo) break;
+        float s = bias;
+        for (int r = 0; r < nrows; r++)
+            for (int kx = 0; kx < kw; kx++) {
+                const int ix = ox * sw - pl + kx * dw;
+                if (ix >= 0 && ix < w) s += wk[kys[r] * kw + kx] * rows[r][ix];
+            }
+        out[ox] = relu && s < 0.f ? 0.f : s;
+    }
+    int ox = lo;
+    if (sw == 1) { /* blocks of 64 and 16 positions in registers over all taps */
+        for (; ox + 64 <= hi; ox += 64) {
+            v16 a0 = (v16){0} + bias, a1 = a0, a2 = a0, a3 = a0;
+            for (int r = 0; r < nrows; r++) {
+                const float *q = rows[r] + ox - pl, *wr = wk + kys[r] * kw;
+                for (int kx = 0; kx < kw; kx++, q += dw) {
+                    const float wv = wr[kx];
+                    a0 += wv * LOAD16(q), a1 += wv * LOAD16(q + 16);
+                    a2 += wv * LOAD16(q + 32), a3 += wv * LOAD16(q + 48);
+                }
+            }
+            if (relu) {
+                a0 = RELU16(a0), a1 = RELU16(a1);
+                a2 = RELU16(a2), a3 = RELU16(a3);
+            }
+            STORE16(out + ox, a0);
+            STORE16(out + ox + 16, a1);
+            STORE16(out + ox + 32, a2);
+            STORE16(out + ox + 48, a3);
+        }
+        for (; ox < hi && hi - lo >= 16; ox += 16) {
+            if (ox + 16 > hi) /* the last, partial block: one ending at hi, which recomputes a
+                                 few positions (and stores the same values again) */
+                ox = hi - 16;
+            v16 a = (v16){0} + bias;
+            for (int r = 0; r < nrows; r++) {
+                const float *q = rows[r] + ox - pl, *wr = wk + kys[r] * kw;
+                for (int kx = 0; kx < kw; kx++, q += dw) a += wr[kx] * LOAD16(q);
+            }
+            if (relu) a = RELU16(a);
+            STORE16(out + ox, a);
+        }
+    }
+    /* the rest of the interior (all of it when strided or shorter than 16): tap by tap */
+    if (ox < hi) {
+        for (int j = ox; j < hi; j++) out[j] = bias;
+        for (int r = 0; r < nrows; r++)
+            for (int kx = 0; kx < kw; kx++) {
+                const float wv = wk[kys[r] * kw + kx];
+                const float *q = rows[r];
+                for (int j = ox; j < hi; j++) out[j] += wv * q[j * sw - pl + kx * dw];
+            }
+        if (relu)
+            for (int j = ox; j < hi; j++) out[j] = out[j] > 0.f ? out[j] : 0.f;
+    }
+}
+
+void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight, const float *bias,
+                       const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
+{
+    const int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    const int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+    const int mult = p->cout / p->cin, pw = p->pool_w;
+    const int Y = pw > 0 ? wo / pw : ho * wo; /* values stored per channel of y */
+    const long planes = (long)n * p->cout;
+    const size_t slice = ac_conv_depthwise_scratch(p, h, w);
+    const int nt = ac_ops_team(threads, planes, (double)planes * ho * wo * p->kh * p->kw);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *row = scratch + slice * (size_t)omp_get_thread_num();
+        const float *rows[AC_DEPTHWISE_MAX_KH];
+        int kys[AC_DEPTHWISE_MAX_KH];
+#pragma omp for schedule(static)
+        for (long pc = 0; pc < planes; pc++) {
+            const int b = (int)(pc / p->cout), o = (int)(pc % p->cout);
+            const float *in = x + ((size_t)b * p->cin + (size_t)(o / mult)) * h * w;
+            const float *wk = weight + (size_t)o * p->kh * p->kw;
+            const float bv = bias ? bias[o] : 0.f;
+            float *out = y + (size_t)pc * Y;
+            for (int oy = 0; oy < ho; oy++) {
+                int nrows = 0;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    const int iy = oy * p->sh - p->pad_t + ky * p->dh;
+                    if (iy < 0 || iy >= h) continue;
+                    rows[nrows] = in + (size_t)iy * w;
+                    kys[nrows++] = ky;
+                }
+                dw_row(rows, kys, nrows, wk, bv, w, p, wo, relu, pw > 0 ? row : out + (size_t)oy * wo);
+                if (pw > 0) /* one-row output: max over whole windows, the tail dropped */
+                    for (int j = 0; j < wo / pw; j++) {
+                        float m = row[j * pw];
+                        for (int i = 1; i < pw; i++) m = row[j * pw + i] > m ? row[j * pw + i] : m;
+                        out[j] = m;
+                    }
+            }
+        }
+    }
+}
