@@ -1,6 +1,8 @@
 /* filters.c - kernel DFT and sine-probe responses of conv filters, band edges, mel fit. */
 #include "filters.h"
 
+#include "model_internal.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +29,25 @@ static double to_db(double mag)
     return db < AC_FILTERS_FLOOR_DB ? AC_FILTERS_FLOOR_DB : db;
 }
 
+static const ac_node *step_node(const ac_model *m, int i)
+{
+    const ac_graph *g = ac_model_graph(m);
+    return &g->nodes[g->steps[i].node];
+}
+
+static ac_shape step_input(const ac_model *m, int i)
+{
+    const ac_graph *g = ac_model_graph(m);
+    const ac_node *nd = step_node(m, i);
+    return nd->in[0] == AC_GRAPH_INPUT ? g->input : g->nodes[nd->in[0]].out;
+}
+
 /* Finds the conv layer `name` (NULL/"" = first conv). Returns its index or -1. */
 static int find_conv(const ac_model *m, const char *name, char *err)
 {
     char names[256] = "";
     for (int i = 0; i < ac_model_layer_count(m); i++) {
-        const ac_layer *L = ac_model_layer(m, i);
+        const ac_node *L = step_node(m, i);
         if (L->op != AC_OP_CONV) continue;
         if (!name || !name[0] || !strcmp(L->name, name)) return i;
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "", L->name);
@@ -135,11 +150,11 @@ static void summarise(ac_filterbank *fb, const double *mag)
 }
 
 /* |sum_t w[t] e^{-i 2 pi f t / fs}| for each channel's 1-D kernel. */
-static ac_status kernel_response(const ac_model *m, const ac_layer *L, ac_filterbank *fb, double *mag,
+static ac_status kernel_response(const ac_node *L, ac_shape in, ac_filterbank *fb, double *mag,
                                  char *err)
 {
     const ac_conv_params *p = &L->conv;
-    if (p->cin / p->groups != 1 || p->kh != 1 || L->in.c != 1)
+    if (p->cin / p->groups != 1 || p->kh != 1 || in.c != 1)
         return ac_fail(err, AC_ERR_INVALID_ARG,
                        "mode=kernel needs a layer that sees the raw waveform; %s has %d input channels "
                        "(use mode=probe)", L->name, p->cin);
@@ -153,7 +168,6 @@ static ac_status kernel_response(const ac_model *m, const ac_layer *L, ac_filter
             mag[(size_t)c * n + k] = sqrt(re * re + im * im);
         }
     }
-    (void)m;
     return AC_OK;
 }
 
@@ -162,7 +176,7 @@ static ac_status probe_response(const ac_model *m, int li, ac_filterbank *fb, do
                                 char *err)
 {
     const ac_model_info *info = ac_model_get_info(m);
-    const ac_layer *L = ac_model_layer(m, li);
+    const ac_node *L = step_node(m, li);
     const int n = fb->n_freqs, win = info->window, batch = 8;
     const double nyq = info->sample_rate / 2.0, top = nyq * 0.98;
     for (int k = 0; k < n; k++) fb->freqs_hz[k] = PROBE_LOW_HZ * pow(top / PROBE_LOW_HZ, (double)k / (n - 1));
@@ -204,7 +218,7 @@ ac_status ac_filters_compute(const ac_model *m, const char *layer, ac_filters_mo
         return ac_fail(err, AC_ERR_INVALID_ARG, "unknown filter analysis mode %d", (int)mode);
     int li = find_conv(m, layer, err);
     if (li < 0) return AC_ERR_NOT_FOUND;
-    const ac_layer *L = ac_model_layer(m, li);
+    const ac_node *L = step_node(m, li);
     ac_filterbank *fb = calloc(1, sizeof *fb);
     if (!fb) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
     snprintf(fb->layer, sizeof fb->layer, "%s", L->name);
@@ -224,7 +238,7 @@ ac_status ac_filters_compute(const ac_model *m, const char *layer, ac_filters_mo
             st = ac_fail(err, AC_ERR_NOMEM, "out of memory");
     }
     if (st == AC_OK)
-        st = mode == AC_FILTERS_KERNEL ? kernel_response(m, L, fb, mag, err)
+        st = mode == AC_FILTERS_KERNEL ? kernel_response(L, step_input(m, li), fb, mag, err)
                                        : probe_response(m, li, fb, mag, threads, err);
     if (st == AC_OK) summarise(fb, mag);
     free(mag);

@@ -39,7 +39,7 @@ typedef struct ac_filter {
 
 typedef struct ac_filterbank {
     char layer[AC_NAME_LEN];
-    int layer_index;        /* executable layer (ac_model_layer) */
+    int layer_index;        /* executed step (ac_model_layer_info) */
     ac_filters_mode mode;
     int sample_rate;
     int n_freqs;

@@ -10,40 +10,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ops.h"
 #include "status.h"
 #include "tensor.h"
 #include "weights.h"
 
-#define AC_FORMAT_VERSION 1
+#define AC_FORMAT_VERSION 2 /* reads 1 (a layer list) and 2 (a graph) */
 #define AC_NAME_LEN 64
 
-typedef enum ac_op {
-    AC_OP_CONV, AC_OP_RELU, AC_OP_MAXPOOL, AC_OP_AVGPOOL, AC_OP_GLOBAL_AVGPOOL,
-    AC_OP_PERMUTE, AC_OP_FLATTEN, AC_OP_LINEAR, AC_OP_SOFTMAX, AC_OP_LOG_SOFTMAX
-} ac_op;
-
-/* One executable layer. Batch norm is folded into the conv before it and relu into the
- * conv/linear before it, so the executable list is shorter than the file's graph. */
-typedef struct ac_layer {
-    ac_op op;
-    char kind[16];               /* op as written in the file: "conv1d", "maxpool2d", ... */
-    char name[AC_NAME_LEN];      /* tensor prefix for conv/linear, "" otherwise */
-    char folded[AC_NAME_LEN];    /* batch norm folded in, "" if none */
-    int relu;                    /* relu fused after this layer */
-    ac_shape in, out;            /* per item */
-    ac_shape conv_out;           /* conv: output before a fused max pool (= out if none) */
-    ac_conv_params conv;
-    float *weight;               /* conv: [cout, cin/groups, kh, kw], BN folded, owned */
-    float *bias;                 /* conv/linear: [cout] / [out], owned; NULL if none */
-    const ac_tensor_ref *raw_weight; /* conv/linear weight as stored (for filter analysis) */
-    ac_pool_params pool;
-    int perm[3];                 /* permute: out axis i = in axis perm[i] */
-    ac_matrix matrix;            /* linear: weights as stored (F16/I8 stay compact) */
-    float *matrix_owned;         /* linear: F32 copy when the file's bytes were unaligned */
-    float *packed;               /* conv: weights packed for the direct kernel (conv.packed), owned */
-    int64_t flops;               /* 2 * multiply-adds of one item */
-} ac_layer;
+/* One executed step of the network, as tools and /models show it. A step runs one node of
+ * the file's graph and may carry nodes fused into it (batch norm folded, relu and a max
+ * pool fused); identity-like nodes (dropout, flatten) have no step. Strings point into the
+ * model and live as long as it. */
+typedef struct ac_layer_info {
+    const char *id;          /* node id whose value the step produces (last of a fused chain) */
+    const char *name;        /* tensor prefix ("conv1"), "" for ops without tensors */
+    const char *kind;        /* op as written in the file: "conv1d", "add", "gru", ... */
+    const char *folded;      /* batch norm folded in, "" if none */
+    int relu, pooled;        /* relu / max pool fused into this conv or linear */
+    int is_conv;
+    int n_inputs;
+    ac_shape in, out;        /* per item: first input, output */
+    ac_shape conv_out;       /* conv: output before a fused pool (= out otherwise) */
+    int64_t flops;           /* 2 * multiply-adds of one item */
+    const char *dtype;       /* linear weights as stored ("F32", "F16", "I8"), else NULL */
+} ac_layer_info;
 
 typedef struct ac_model_info {
     const char *name;            /* metadata "name" */
@@ -73,8 +63,12 @@ ac_status ac_model_load_memory(const void *buf, size_t len, const char *path, ac
 void ac_model_free(ac_model *m); /* NULL is a no-op */
 
 const ac_model_info *ac_model_get_info(const ac_model *m);
+/* Executed steps: count, and step i's description (0, or -1 when i is out of range). */
 int ac_model_layer_count(const ac_model *m);
-const ac_layer *ac_model_layer(const ac_model *m, int i);
+int ac_model_layer_info(const ac_model *m, int i, ac_layer_info *out);
+/* The kernel that step i runs at this batch ("direct-time", "im2col+sgemm", "direct-i8", ...;
+ * "-" for ops with one kernel), for profiles. */
+const char *ac_model_layer_kernel(const ac_model *m, int i, int batch);
 /* A metadata value of the file, or NULL. */
 const char *ac_model_meta(const ac_model *m, const char *key);
 /* The file's metadata keys and values (for `info`); returns the count. */
@@ -91,24 +85,28 @@ ac_status ac_workspace_create(const ac_model *m, int max_batch, int threads, ac_
 ac_status ac_workspace_create_probe(const ac_model *m, int max_batch, int threads,
                                     ac_workspace **out, char *err);
 void ac_workspace_free(ac_workspace *ws); /* NULL is a no-op */
+/* Activation floats per batch item that a workspace holds: the sum of the planned buffers,
+ * each sized for the largest value that lives in it (values whose lifetimes do not overlap
+ * share a buffer). */
+size_t ac_model_activation_floats(const ac_model *m);
 /* Largest batch (<= max_batch) whose workspace takes at most budget_bytes (at least 1).
  * EnvNet needs 2 x 3.8 MB of activations per window, M5 0.13 MB: one batch size for both
  * would either starve M5 or spend hundreds of MB on EnvNet. */
 int ac_workspace_batch_for_budget(const ac_model *m, int max_batch, int threads, size_t budget_bytes);
 int ac_workspace_max_batch(const ac_workspace *ws);
 int ac_workspace_threads(const ac_workspace *ws);
-/* Seconds spent in each executable layer by forward passes through ws ([layer count]). */
+/* Seconds spent in each step by forward passes through ws ([layer count]). */
 const double *ac_workspace_layer_seconds(const ac_workspace *ws);
 
 /* out[n, n_labels] = the last layer's raw output for windows x[n, window]; 1 <= n <= max_batch.
  * Runs up to layer `upto` (exclusive, -1 = all) when probing: then out must hold the
- * shape of that layer's output, ac_model_layer(m, upto-1)->out. */
+ * shape of that step's output (ac_model_layer_info(m, upto-1).out). */
 ac_status ac_model_forward(const ac_model *m, ac_workspace *ws, const float *x, int n,
                            float *out, char *err);
 ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float *x, int n,
                                 int upto, float *out, char *err);
 /* Runs layers before conv layer `li`, then that layer without its fused max pool, into
- * out [n, ac_model_layer(m, li)->conv_out]: what the filter probe measures. ws must come
+ * out [n, conv_out of step li]: what the filter probe measures. ws must come
  * from ac_workspace_create_probe. */
 ac_status ac_model_forward_conv_output(const ac_model *m, ac_workspace *ws, const float *x, int n,
                                        int li, float *out, char *err);

@@ -111,12 +111,11 @@ int cli_bench(int argc, char **argv)
             double t = layer_s[l] - warm[l];
             ac_model_layer_describe(m, l, line, sizeof line);
             line[66] = 0;
-            const ac_layer *L = ac_model_layer(m, l);
-            const char *kernel = L->op == AC_OP_CONV     ? ac_conv2d_kernel(&L->conv, L->in.h, L->in.w)
-                                 : L->op == AC_OP_LINEAR ? ac_linear_kernel(&L->matrix, batch)
-                                                         : "-";
+            ac_layer_info L;
+            ac_model_layer_info(m, l, &L);
+            const char *kernel = ac_model_layer_kernel(m, l, batch);
             fprintf(stderr, "%-3d %-66s %-16s %10.3f %6.1f%% %9.1f\n", l, line, kernel, t / (double)n * 1e3, 100 * t / sum,
-                    t > 0 ? (double)ac_model_layer(m, l)->flops * batch * (double)n / t / 1e9 : 0.0);
+                    t > 0 ? (double)L.flops * batch * (double)n / t / 1e9 : 0.0);
         }
     }
     /* cpu_s: CPU time of the whole process; on a shared machine it is steadier than wall time */

@@ -27,7 +27,9 @@ static void usage(FILE *f)
             "  filters --model FILE [--layer L] [--mode kernel|probe] [--format json|svg]\n"
             "                                    frequency responses of learned filters\n"
             "  bench --model FILE [--batch N] [--threads T] [--seconds S]\n"
-            "                                    forward-pass throughput, latency, GFLOP/s\n\n"
+            "                                    forward-pass throughput, latency, GFLOP/s\n"
+            "  forward --model FILE --input IN.f32 --out OUT.safetensors [--nodes]\n"
+            "                                    raw outputs and every node's value (parity checks)\n\n"
             "`audioclass COMMAND --help` describes a command's options.\n",
             AC_VERSION);
 }
@@ -69,6 +71,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "filters")) return cli_filters(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "forward")) return cli_forward(argc - 1, argv + 1);
     fprintf(stderr, "audioclass: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

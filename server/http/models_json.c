@@ -17,15 +17,17 @@ static json_t *layers_json(const ac_model *m)
 {
     json_t *arr = json_array();
     for (int i = 0; arr && i < ac_model_layer_count(m); i++) {
-        const ac_layer *L = ac_model_layer(m, i);
+        ac_layer_info L;
+        ac_model_layer_info(m, i, &L);
         char in[64], out[64];
-        ac_shape_str(L->in, in, sizeof in);
-        ac_shape_str(L->out, out, sizeof out);
-        json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "op", L->kind, "input", in, "output", out,
-                              "flops", (json_int_t)L->flops);
-        if (o && L->name[0]) json_object_set_new(o, "name", json_string(L->name));
-        if (o && L->folded[0]) json_object_set_new(o, "batchnorm_folded", json_string(L->folded));
-        if (o && L->relu) json_object_set_new(o, "relu", json_true());
+        ac_shape_str(L.in, in, sizeof in);
+        ac_shape_str(L.out, out, sizeof out);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", L.id, "op", L.kind, "input", in, "output", out,
+                              "flops", (json_int_t)L.flops);
+        if (o && L.name[0]) json_object_set_new(o, "name", json_string(L.name));
+        if (o && L.folded[0]) json_object_set_new(o, "batchnorm_folded", json_string(L.folded));
+        if (o && L.relu) json_object_set_new(o, "relu", json_true());
+        if (o && L.pooled) json_object_set_new(o, "maxpool", json_true());
         json_array_append_new(arr, o);
     }
     return arr;

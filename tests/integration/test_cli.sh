@@ -70,6 +70,17 @@ check_eq "SVG has one row per filter" 8 "$(grep -o 'class="filter"' "$T/f.svg" |
 check "unknown layer names the choices" bash -c "'$EXE' filters --model '$ZOO' --layer nope 2>&1 | grep -q 'conv layers: conv1, conv2, conv3'"
 check "kernel mode on a deep layer is refused" bash -c "! '$EXE' filters --model '$ZOO' --layer conv2"
 
+# forward: raw outputs, probabilities and every node's value as safetensors
+WIN=$("$EXE" info "$ZOO" | awk '/^input/ {print $2}')
+head -c $((WIN * 4 * 2)) /dev/zero >"$T/zeros.f32"
+check "forward writes outputs and node values" "$EXE" forward --model "$ZOO" --input "$T/zeros.f32" --out "$T/fw.safetensors" --nodes
+# the header: every node/<id> of batch 2, output and probs [2, 6]
+hdr=$(/usr/bin/python3 -c 'import json,struct,sys; b=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",b[:8])[0]; print(json.dumps(json.loads(b[8:8+n])))' "$T/fw.safetensors")
+check_eq "forward: output is [2, 6]" "[2,6]" "$(jq -c .output.shape <<<"$hdr")"
+check "forward: every node value has the batch first" jq -e '[to_entries[] | select(.key | startswith("node/")) | .value.shape[0] == 2] | length >= 3 and all' <<<"$hdr"
+head -c 10 /dev/zero >"$T/odd.f32"
+check "forward refuses input that is not whole windows" bash -c "'$EXE' forward --model '$ZOO' --input '$T/odd.f32' --out '$T/x.st' 2>&1 | grep -q 'whole number'"
+
 # shipped models on real clips, when both are present
 DATA=$SRC/../shared/data
 if [ -f "$SRC/models/m5-speech.safetensors" ] && [ -d "$DATA/speech_commands/yes" ]; then

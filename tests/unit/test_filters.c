@@ -67,9 +67,10 @@ static ac_model *make_model(void) { return make_model_pooled(0); }
 Test(filters, unfused_conv_output_needs_a_probe_workspace)
 {
     ac_model *m = make_model_pooled(1);
-    const ac_layer *L = ac_model_layer(m, 0);
-    cr_assert_eq(L->conv.pool_w, 4, "the pool is fused into conv1");
-    const int n = 3, win = 2000, cw = L->conv_out.w, pw = L->out.w;
+    ac_layer_info L;
+    cr_assert_eq(ac_model_layer_info(m, 0, &L), 0);
+    cr_assert(L.pooled && L.conv_out.w / 4 == L.out.w, "the pool (4) is fused into conv1");
+    const int n = 3, win = 2000, cw = L.conv_out.w, pw = L.out.w;
     float *x = malloc(sizeof(float) * n * win), *full = malloc(sizeof(float) * n * 4 * cw);
     float *pooled = malloc(sizeof(float) * n * 4 * pw);
     tu_fill_random(x, (size_t)n * win, 7);

@@ -250,7 +250,7 @@ static void meta_case(const char *key, const char *value, const char *needle)
 Test(model_file, bad_metadata)
 {
     meta_case("format", "pytorch", "\"format\" must be \"audioclass\"");
-    meta_case("format_version", "2", "format_version 2 is not supported");
+    meta_case("format_version", "3", "format_version 3 is not supported");
     meta_case("format_version", "one", "\"format_version\" = \"one\"");
     meta_case("sample_rate", "0", "\"sample_rate\"");
     meta_case("labels", NULL, "metadata \"labels\" is missing");
