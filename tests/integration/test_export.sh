@@ -160,7 +160,6 @@ node = next(n for n in g["nodes"] if n["op"] == "add")
 node["inputs"][1] = "no_such_value"
 md = dict(md, graph=json.dumps(g))
 export.write_safetensors(sys.argv[3], dict(t), md)
-print(node["id"])
 EOF
 "$EXE" classify --model "$T/tampered.safetensors" "$T/clip.wav" >"$T/tampered.out" 2>&1
 check "tampered graph: classify fails" test $? -ne 0
