@@ -208,15 +208,17 @@ def _mod_desc(m):
 
 
 def _fn_desc(t):
+    """How the user wrote a call: F.pad, torch.cat, operator sub, Tensor.view."""
     if isinstance(t, str):
         return f"Tensor.{t}"
     name = getattr(t, "__name__", str(t))
-    mod = getattr(t, "__module__", None) or ""
-    if mod == "_operator":
+    if getattr(t, "__module__", None) == "_operator":
         return f"operator {name}"
-    if mod.startswith("torch.nn.functional") or name in ("pad", "avg_pool1d") and "torch" in str(t):
+    if getattr(F, name, None) is t:
         return f"F.{name}"
-    return f"torch.{name}" if "torch" in (mod + str(t)) else name
+    if getattr(torch, name, None) is t:
+        return f"torch.{name}"
+    return f"{getattr(t, '__module__', None) or '?'}.{name}"
 
 
 # ---------------------------------------------------------------- the translator
