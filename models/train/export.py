@@ -153,6 +153,10 @@ def export_module(module, path, *, sample_rate, input_shape, labels, policy=None
     Raises ExportError (unsupported op, named with its module path) or ParityError (the file is
     deleted). Returns the fx_export.Traced (graph, tensors, effective weights) with .parity set.
     """
+    shape = [int(s) for s in input_shape]
+    if shape[:-1] not in ([1], [1, 1]) or shape[-1] < 1:
+        raise ExportError(f"input_shape {list(input_shape)}: the service feeds one mono waveform "
+                          "per item, [1, L] (1-D networks) or [1, 1, L] (2-D networks)")
     traced = fx_export.trace_module(module, input_shape, quant)
     labels = [str(x) for x in labels]
     out = next(nd for nd in traced.graph["nodes"] if nd["id"] == traced.graph["output"])

@@ -1147,6 +1147,9 @@ def _clamp_fn(t, n, offset=0):
 
 
 def _rnn_item(t, n, v, idx):
+    if v.state == 1 and isinstance(idx, tuple) and idx and isinstance(idx[0], int) and \
+            all(i == slice(None) for i in idx[1:]):
+        idx = idx[0]  # h_n[-1, :, :]
     if not isinstance(idx, int):
         t.fail(n, "indexing an RNN's result", f"with {idx!r}")
     if v.state == 0:

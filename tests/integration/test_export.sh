@@ -104,6 +104,12 @@ rc=$?
 check "zoo_refusals.py: every refusal names path and op ($(tail -1 "$T/refusals.out"))" test $rc -eq 0
 [ $rc -eq 0 ] || grep -A2 FAIL "$T/refusals.out"
 
+# blocks as their reference implementations write them, exported with the parity check
+"$PY" "$SRC/tests/golden/zoo_reference.py" >"$T/reference.out" 2>&1
+rc=$?
+check "zoo_reference.py: reference-code blocks export and match ($(tail -1 "$T/reference.out"))" test $rc -eq 0
+[ $rc -eq 0 ] || grep FAIL "$T/reference.out"
+
 # refusal 1: an unsupported module, named by its path; no file written
 cat >"$T/bad.py" <<'EOF'
 import torch.nn as nn
