@@ -1,16 +1,24 @@
 #!/usr/bin/python3
-"""Write audioclass model files (models/FORMAT.md) and golden fixtures from PyTorch modules.
+"""Write audioclass model files (models/FORMAT.md, version 2) and golden fixtures from PyTorch.
 
-Library use (from the training scripts):
+Any module (traced with torch.fx by fx_export.py, then checked against the C engine):
+    export_module(net, "my.safetensors", sample_rate=16000, input_shape=[1, 16000],
+                  labels=["a", "b"], quant={"fc": "i8"})
+The shipped networks (from the training scripts):
     export_model(net, "m5", labels, "models/m5-speech.safetensors", name="m5-speech")
     write_golden(net, "m5", "tests/golden/m5-speech.golden.safetensors", clips, effective)
 
-Command line:
+Command line (docs/BRING_YOUR_OWN_MODEL.md):
+    /usr/bin/python3 models/train/export.py --module net.py:Net [--kwargs JSON] [--weights SD.pt] \
+        --input-shape 1,16000 --sample-rate 16000 --labels a,b,c|--labels-file F --out FILE
     /usr/bin/python3 models/train/export.py --checkpoint CKPT --out FILE [--quant fc=i8]
     /usr/bin/python3 models/train/export.py --random ARCH --out FILE   (seeded random weights)
+Every export runs the file through `audioclass forward` and refuses it (deletes it, exits 1)
+when the probabilities differ from PyTorch's by more than 1e-4.
 """
 import argparse
 import copy
+import importlib.util
 import json
 import math
 import os
@@ -21,9 +29,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fx_export  # noqa: E402
 import nets  # noqa: E402
+import parity  # noqa: E402
+from fx_export import ExportError, quantize_i8  # noqa: E402,F401 (re-exported)
+from parity import ParityError  # noqa: E402,F401 (re-exported)
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 _DTYPE_NAME = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16",
                np.dtype(np.int8): "I8"}
 _DTYPE_ORDER = {"F32": 0, "F16": 1, "I8": 2}  # widest first keeps every tensor aligned
@@ -95,15 +107,6 @@ def load_model_file(path):
     return net.eval(), arch, labels, md
 
 
-def quantize_i8(w):
-    """Per-output-channel symmetric int8: w ~ q * scale[row]. w: [out, ...]."""
-    flat = w.reshape(w.shape[0], -1).astype(np.float64)
-    scale = np.abs(flat).max(axis=1) / 127.0
-    scale[scale == 0] = 1.0
-    q = np.clip(np.rint(flat / scale[:, None]), -127, 127).astype(np.int8)
-    return q.reshape(w.shape), scale.astype(np.float32)
-
-
 def quantized_state(net, quant):
     """quant: {layer name: "f32"|"f16"|"i8"} for weights of conv/linear layers.
 
@@ -139,24 +142,56 @@ def apply_effective(net, effective):
     net.load_state_dict(sd)
 
 
-def metadata_for(net, arch, labels, name, extra=None):
+def export_module(module, path, *, sample_rate, input_shape, labels, policy=None, name=None,
+                  quant=None, extra=None, arch=None, check=True, bin=None):
+    """Writes any nn.Module as a format-2 model file, then checks it against the C engine.
+
+    input_shape: one item without the batch axis ([1, 16000], [1, 1, 24014]). policy: test-time
+    windows (default: one window of the input length). quant: {layer: "f16"|"i8"} for conv and
+    linear weights. extra: more metadata (description, license, training). check: run the
+    parity check (the engine binary: bin, $AUDIOCLASS_BIN or build/audioclass).
+    Raises ExportError (unsupported op, named with its module path) or ParityError (the file is
+    deleted). Returns the fx_export.Traced (graph, tensors, effective weights) with .parity set.
+    """
+    shape = [int(s) for s in input_shape]
+    if shape[:-1] not in ([1], [1, 1]) or shape[-1] < 1:
+        raise ExportError(f"input_shape {list(input_shape)}: the service feeds one mono waveform "
+                          "per item, [1, L] (1-D networks) or [1, 1, L] (2-D networks)")
+    traced = fx_export.trace_module(module, input_shape, quant)
+    labels = [str(x) for x in labels]
+    out = next(nd for nd in traced.graph["nodes"] if nd["id"] == traced.graph["output"])
+    n_out = traced.output_shape[0]
+    if n_out != len(labels):
+        raise ExportError(f"the network gives {n_out} outputs (node {out['id']}), but there are "
+                          f"{len(labels)} labels")
+    length = int(input_shape[-1])
+    policy = policy or {"window": length, "hop": length, "pad": 0}
+    name = name or os.path.splitext(os.path.basename(path))[0]
     md = {"format": "audioclass", "format_version": FORMAT_VERSION, "name": name,
-          "arch": arch, "sample_rate": str(net.sample_rate),
-          "input_shape": json.dumps(net.input_shape), "labels": json.dumps(list(labels)),
-          "graph": json.dumps(net.graph()),
-          "policy": json.dumps(getattr(net, "policy", None) or nets.POLICIES[arch])}
+          "arch": arch or type(module).__name__.lower(), "sample_rate": str(int(sample_rate)),
+          "input_shape": json.dumps([int(s) for s in input_shape]), "labels": json.dumps(labels),
+          "graph": json.dumps(traced.graph), "policy": json.dumps(policy)}
     for k, v in (extra or {}).items():
         md[k] = v if isinstance(v, str) else json.dumps(v)
-    return md
+    write_safetensors(path, traced.tensors, md)
+    traced.parity = None
+    if check:
+        try:
+            traced.parity = parity.check(traced, path, bin=bin)
+        except ExportError:
+            os.remove(path)
+            raise
+    return traced
 
 
-def export_model(net, arch, labels, path, name=None, quant=None, extra=None):
-    """Write net as a model file. Returns the effective float32 weights (see above)."""
-    net = net.eval()
-    tensors, effective = quantized_state(net, quant or {})
-    name = name or os.path.splitext(os.path.basename(path))[0]
-    write_safetensors(path, tensors, metadata_for(net, arch, labels, name, extra))
-    return effective
+def export_model(net, arch, labels, path, name=None, quant=None, extra=None, check=True, bin=None):
+    """A shipped architecture (nets.ARCHS) as a model file, through export_module with its
+    test-time policy. Returns the effective float32 weights the engine computes with."""
+    policy = getattr(net, "policy", None) or nets.POLICIES[arch]
+    traced = export_module(net.eval(), path, sample_rate=net.sample_rate, input_shape=net.input_shape,
+                           labels=labels, policy=policy, name=name, quant=quant, extra=extra,
+                           arch=arch, check=check, bin=bin)
+    return traced.effective
 
 
 def window_starts(n_samples, policy):
@@ -183,14 +218,7 @@ def policy_windows(clip, policy):
     return np.stack([padded[s:s + w] for s in starts])
 
 
-def output_probs(out, last_op):
-    """Probabilities a raw output stands for (models/FORMAT.md): as the engine does."""
-    if last_op == "softmax":
-        return out
-    if last_op == "log_softmax":
-        return out.exp()
-    return torch.softmax(out, dim=-1)
-
+output_probs = fx_export.probs_of  # probabilities a raw output stands for, as the engine
 
 @torch.no_grad()
 def evaluate_policy(net, arch, clips, batch=64, progress=None, policy=None):
@@ -205,7 +233,7 @@ def evaluate_policy(net, arch, clips, batch=64, progress=None, policy=None):
         wins.append(w)
         owner += [k] * len(w)
     wins, owner = np.concatenate(wins), np.asarray(owner)
-    last_op = net.graph()[-1]["op"]
+    last_op = fx_export.last_op(net)
     probs = None
     bar = None
     if progress:
@@ -236,12 +264,13 @@ def write_golden(net, arch, path, clips, effective=None, model_file=None, policy
         apply_effective(ref, effective)
     ref = ref.double().eval()
     policy = policy or nets.POLICIES[arch]
+    last_op = fx_export.last_op(net)
     tensors = {}
     for i, clip in enumerate(clips):
         win = policy_windows(np.asarray(clip, np.float32), policy)
         x = torch.from_numpy(win.astype(np.float64)).reshape([len(win)] + list(net.input_shape))
         out = ref(x)
-        probs = output_probs(out, net.graph()[-1]["op"]).mean(0)
+        probs = output_probs(out, last_op).mean(0)
         tensors[f"clip{i}.audio"] = np.asarray(clip, np.float32)
         tensors[f"clip{i}.windows"] = win
         tensors[f"clip{i}.output"] = out.numpy().astype(np.float32)
@@ -252,28 +281,97 @@ def write_golden(net, arch, path, clips, effective=None, model_file=None, policy
     write_safetensors(path, tensors, md)
 
 
+def load_module(spec, kwargs=None, weights=None):
+    """"path/to/file.py:ClassName" -> an instance (constructed with kwargs), with a state dict
+    file (torch.save(net.state_dict())) loaded when given."""
+    path, sep, cls = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not cls:
+        raise ExportError(f"--module {spec!r}: expected FILE.py:CLASS")
+    if not os.path.isfile(path):
+        raise ExportError(f"--module: no such file {path}")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    mod_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    if not hasattr(mod, cls):
+        raise ExportError(f"--module: {path} has no {cls}")
+    net = getattr(mod, cls)(**(kwargs or {}))
+    if weights:
+        net.load_state_dict(torch.load(weights, map_location="cpu"))
+    return net.eval()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--module", help="FILE.py:CLASS, any nn.Module (with --input-shape, --sample-rate, labels)")
     src.add_argument("--checkpoint", help="training checkpoint (.pt) with arch, labels, model")
     src.add_argument("--random", choices=sorted(nets.ARCHS), help="seeded random weights")
     ap.add_argument("--out", required=True)
     ap.add_argument("--name")
+    ap.add_argument("--kwargs", default="{}", help="with --module: constructor arguments as JSON")
+    ap.add_argument("--weights", help="with --module: a state dict saved with torch.save")
+    ap.add_argument("--input-shape", help="with --module: one item without the batch axis, e.g. 1,16000")
+    ap.add_argument("--sample-rate", type=int, help="with --module: Hz")
+    ap.add_argument("--labels", help="with --module: comma-separated labels")
+    ap.add_argument("--labels-file", help="with --module: one label per line")
+    ap.add_argument("--policy", help='test-time windows as JSON, e.g. {"window": 16000, "hop": 8000, '
+                    '"pad": 0} (default: one window of the input length)')
+    ap.add_argument("--description", help="metadata shown by `info` and GET /models/NAME")
     ap.add_argument("--classes", type=int, default=12, help="with --random")
     ap.add_argument("--quant", action="append", default=[], help="LAYER=f32|f16|i8 (repeat)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="with --random or --module without --weights")
+    ap.add_argument("--bin", help="audioclass binary for the parity check (default $AUDIOCLASS_BIN "
+                    "or build/audioclass)")
     args = ap.parse_args()
     quant = dict(q.split("=", 1) for q in args.quant)
-    if args.checkpoint:
-        ck, net = load_checkpoint(args.checkpoint)
-        arch, labels, extra = ck["arch"], ck["labels"], ck.get("metadata", {})
+    extra = {"description": args.description} if args.description else {}
+    policy = json.loads(args.policy) if args.policy else None
+    try:
+        if args.module:
+            net, out, kw = _module_args(ap, args)
+            traced = export_module(net, out, **kw, name=args.name, quant=quant, extra=extra,
+                                   policy=policy, bin=args.bin)
+            res = traced.parity
+            print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes, "
+                  f"{len(traced.graph['nodes'])} nodes); parity with PyTorch on {res['items']} "
+                  f"random inputs: max |probs diff| {res['max_prob_diff']:.2g}")
+            return
+        if args.checkpoint:
+            ck, net = load_checkpoint(args.checkpoint)
+            arch, labels, extra = ck["arch"], ck["labels"], {**ck.get("metadata", {}), **extra}
+        else:
+            torch.manual_seed(args.seed)
+            arch, labels = args.random, [f"class{i}" for i in range(args.classes)]
+            net = nets.ARCHS[arch](args.classes)
+            randomize_bn(net)
+        if policy:
+            net.policy = policy
+        export_model(net, arch, labels, args.out, args.name, quant, extra, bin=args.bin)
+        print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
+    except ExportError as e:
+        sys.exit(f"export.py: {e}")
+
+
+def _module_args(ap, args):
+    if not args.input_shape or not args.sample_rate or not (args.labels or args.labels_file):
+        ap.error("--module needs --input-shape, --sample-rate and --labels or --labels-file")
+    try:
+        shape = [int(v) for v in args.input_shape.split(",")]
+    except ValueError:
+        ap.error(f"--input-shape {args.input_shape!r}: integers separated by commas, e.g. 1,16000")
+    if args.labels_file:
+        with open(args.labels_file) as f:
+            labels = [line.strip() for line in f if line.strip()]
     else:
-        torch.manual_seed(args.seed)
-        arch, labels, extra = args.random, [f"class{i}" for i in range(args.classes)], {}
-        net = nets.ARCHS[arch](args.classes)
-        randomize_bn(net)
-    export_model(net, arch, labels, args.out, args.name, quant, extra)
-    print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
+        labels = [x.strip() for x in args.labels.split(",")]
+    try:
+        kwargs = json.loads(args.kwargs)
+    except json.JSONDecodeError as e:
+        ap.error(f"--kwargs: not JSON ({e})")
+    torch.manual_seed(args.seed)  # the initial weights when --weights is not given
+    net = load_module(args.module, kwargs, args.weights)
+    return net, args.out, dict(sample_rate=args.sample_rate, input_shape=shape, labels=labels)
 
 
 def randomize_bn(net):

@@ -1,35 +1,11 @@
-"""PyTorch definitions of the networks audioclass serves, and their graph descriptions.
+"""PyTorch definitions of the networks audioclass serves, and their test-time policies.
 
 Each network is a plain nn.Module whose state_dict names are the tensor names in the model
-file, plus a `graph()` that lists its layers in the JSON form the C engine reads
-(models/FORMAT.md). The C engine has no model-specific code: these two functions are the
-whole contract, so a change here is a change of the file format's content, not of C.
+file; export.export_model traces its forward() into the file's graph (fx_export.py), so the
+forward pass is the whole contract: the C engine has no model-specific code.
 """
 import torch.nn as nn
 import torch.nn.functional as F
-
-
-def _conv1d(name, c: nn.Conv1d, padding=(0, 0)):
-    return {"op": "conv1d", "name": name, "in_channels": c.in_channels,
-            "out_channels": c.out_channels, "kernel_size": c.kernel_size[0],
-            "stride": c.stride[0], "dilation": c.dilation[0], "padding": list(padding),
-            "groups": c.groups, "bias": c.bias is not None}
-
-
-def _conv2d(name, c: nn.Conv2d, padding=(0, 0, 0, 0)):
-    return {"op": "conv2d", "name": name, "in_channels": c.in_channels,
-            "out_channels": c.out_channels, "kernel_size": list(c.kernel_size),
-            "stride": list(c.stride), "dilation": list(c.dilation), "padding": list(padding),
-            "groups": c.groups, "bias": c.bias is not None}
-
-
-def _bn(name, b):
-    return {"op": "batchnorm", "name": name, "num_features": b.num_features, "eps": b.eps}
-
-
-def _linear(name, l: nn.Linear):
-    return {"op": "linear", "name": name, "in_features": l.in_features,
-            "out_features": l.out_features, "bias": l.bias is not None}
 
 
 class M5(nn.Module):
@@ -62,17 +38,6 @@ class M5(nn.Module):
             x = F.max_pool1d(F.relu(bn(conv(x))), 4)
         x = x.mean(dim=-1)  # global average pool: [N, 64]
         return F.log_softmax(self.fc1(x), dim=-1)
-
-    def graph(self):
-        layers = []
-        for i in range(1, 5):
-            layers += [_conv1d(f"conv{i}", getattr(self, f"conv{i}")),
-                       _bn(f"bn{i}", getattr(self, f"bn{i}")),
-                       {"op": "relu"},
-                       {"op": "maxpool1d", "kernel_size": 4, "stride": 4}]
-        layers += [{"op": "global_avgpool"}, {"op": "flatten"},
-                   _linear("fc1", self.fc1), {"op": "log_softmax"}]
-        return layers
 
     input_shape = [1, 8000]  # per item, PyTorch layout without the batch dimension
 
@@ -119,23 +84,6 @@ class EnvNet(nn.Module):
         x = F.dropout(F.relu(self.fc5(x)), self.dropout, self.training)
         x = F.dropout(F.relu(self.fc6(x)), self.dropout, self.training)
         return self.fc7(x)
-
-    def graph(self):
-        layers = []
-        for i in (1, 2):
-            layers += [_conv2d(f"conv{i}", getattr(self, f"conv{i}")),
-                       _bn(f"bn{i}", getattr(self, f"bn{i}")), {"op": "relu"}]
-        layers += [{"op": "maxpool2d", "kernel_size": [1, 160], "stride": [1, 160]},
-                   {"op": "swapaxes", "dims": [1, 2]},
-                   _conv2d("conv3", self.conv3), _bn("bn3", self.bn3), {"op": "relu"},
-                   {"op": "maxpool2d", "kernel_size": [3, 3], "stride": [3, 3]},
-                   _conv2d("conv4", self.conv4), _bn("bn4", self.bn4), {"op": "relu"},
-                   {"op": "maxpool2d", "kernel_size": [1, 3], "stride": [1, 3]},
-                   {"op": "flatten"},
-                   _linear("fc5", self.fc5), {"op": "relu"}, {"op": "dropout"},
-                   _linear("fc6", self.fc6), {"op": "relu"}, {"op": "dropout"},
-                   _linear("fc7", self.fc7)]
-        return layers
 
 
 # Test-time policy (models/FORMAT.md, "policy"): how a clip of any length becomes windows.

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Writes the op-zoo golden fixtures: two small random networks that use every op and
-option of models/FORMAT.md (causal padding, dilation, groups, stride, pool padding,
-average pools, swapaxes on 1-D and 2-D tensors, softmax, F16 and I8 weights), with
-PyTorch's outputs on a few clips of each length regime (shorter than a window, exactly
-one, several). The shipped models' fixtures come from the training scripts.
+"""Writes the format-1 op-zoo golden fixtures: two small random networks that use every op
+and option of format version 1 (models/FORMAT.md: causal padding, dilation, groups, stride,
+pool padding, average pools, swapaxes on 1-D and 2-D tensors, softmax, F16 and I8 weights),
+with PyTorch's outputs on a few clips of each length regime (shorter than a window, exactly
+one, several). They are written as version 1 layer lists, by hand, on purpose: they pin that
+version 1 files keep loading and computing the same. The shipped models' fixtures come from
+the training scripts; the format-2 block zoo from zoo_make.py.
 
     /usr/bin/python3 tests/golden/make_fixtures.py
 """
+import json
 import os
 import sys
 
@@ -19,7 +22,40 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "models", "train"))
 import export  # noqa: E402
-from nets import _bn, _conv1d, _conv2d, _linear  # noqa: E402
+
+
+def _conv1d(name, c: nn.Conv1d, padding=(0, 0)):
+    return {"op": "conv1d", "name": name, "in_channels": c.in_channels,
+            "out_channels": c.out_channels, "kernel_size": c.kernel_size[0],
+            "stride": c.stride[0], "dilation": c.dilation[0], "padding": list(padding),
+            "groups": c.groups, "bias": c.bias is not None}
+
+
+def _conv2d(name, c: nn.Conv2d, padding=(0, 0, 0, 0)):
+    return {"op": "conv2d", "name": name, "in_channels": c.in_channels,
+            "out_channels": c.out_channels, "kernel_size": list(c.kernel_size),
+            "stride": list(c.stride), "dilation": list(c.dilation), "padding": list(padding),
+            "groups": c.groups, "bias": c.bias is not None}
+
+
+def _bn(name, b):
+    return {"op": "batchnorm", "name": name, "num_features": b.num_features, "eps": b.eps}
+
+
+def _linear(name, l: nn.Linear):
+    return {"op": "linear", "name": name, "in_features": l.in_features,
+            "out_features": l.out_features, "bias": l.bias is not None}
+
+
+def export_v1(net, arch, labels, path, name, quant):
+    """net as a version 1 file (its hand-written layer list). Returns the effective weights."""
+    tensors, effective = export.quantized_state(net.eval(), quant)
+    md = {"format": "audioclass", "format_version": "1", "name": name, "arch": arch,
+          "sample_rate": str(net.sample_rate), "input_shape": json.dumps(net.input_shape),
+          "labels": json.dumps(list(labels)), "graph": json.dumps(net.graph()),
+          "policy": json.dumps(net.policy)}
+    export.write_safetensors(path, tensors, md)
+    return effective
 
 
 class Zoo1d(nn.Module):
@@ -103,7 +139,7 @@ def make(net, name, arch, quant, lengths, seed):
     export.randomize_bn(net)
     labels = [f"{name}-{i}" for i in range(len(net.fc1.bias) if name == "zoo1d" else len(net.fc2.bias))]
     model_rel = f"tests/golden/{name}.safetensors"
-    eff = export.export_model(net, arch, labels, os.path.join(ROOT, model_rel), name, quant)
+    eff = export_v1(net, arch, labels, os.path.join(ROOT, model_rel), name, quant)
     rng = np.random.default_rng(seed)
     clips = [(0.3 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
     export.write_golden(net, arch, os.path.join(HERE, f"{name}.golden.safetensors"), clips, eff,

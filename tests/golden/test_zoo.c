@@ -1,0 +1,145 @@
+/* test_zoo.c - the C engine equals PyTorch on every value of every golden-zoo network.
+ *
+ * tests/golden/zoo/NAME.golden.safetensors (written by tests/golden/zoo_make.py) names its
+ * model file and holds a batch of inputs, PyTorch's float64 value of every graph node
+ * (`node/<id>` [n, item...]), the raw output and the probabilities. For each fixture:
+ * every value ac_model_forward_nodes reports must exist in the fixture and match it to
+ * 1e-4 max abs difference (a failure names the model and the node); the output and the
+ * probabilities must match with two workspace shapes (whole batch / 2 threads, one item /
+ * 1 thread). */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "testutil.h"
+#include "weights.h"
+
+#define NODE_TOL 1e-4
+#define OUTPUT_TOL 1e-4
+#define PROBS_TOL 1e-5
+#define ZOO_MIN 13 /* networks in tests/golden/zoo_blocks.py */
+
+/* An F32 fixture tensor copied out (the mapping need not be aligned). */
+static float *fixture_tensor(ac_weights *fx, const char *model, const char *name, int64_t *numel)
+{
+    ac_tensor_ref *t = ac_weights_find(fx, name);
+    cr_assert(t, "%s: fixture tensor %s missing", model, name);
+    cr_assert_eq(t->dtype, AC_F32, "%s: fixture tensor %s is not F32", model, name);
+    float *out = malloc((size_t)t->numel * sizeof *out + 1);
+    cr_assert(out);
+    memcpy(out, t->data, (size_t)t->numel * sizeof *out);
+    *numel = t->numel;
+    return out;
+}
+
+typedef struct node_check {
+    const char *model;
+    ac_weights *fx;
+    int reported;          /* values the engine reported */
+    double worst;          /* largest difference seen */
+    char worst_id[80];
+} node_check;
+
+static int check_node(void *ctx, const char *id, const float *value, int n, ac_shape shape)
+{
+    node_check *c = ctx;
+    char key[128];
+    snprintf(key, sizeof key, "node/%s", id);
+    c->reported++;
+    ac_tensor_ref *t = ac_weights_find(c->fx, key);
+    cr_expect(t != NULL, "%s: the engine reports node %s, which PyTorch's graph does not have",
+              c->model, id);
+    if (!t) return 0;
+    size_t numel = (size_t)n * ac_shape_numel(shape);
+    cr_expect(t->numel == (int64_t)numel && t->shape[0] == n,
+              "%s: node %s has %zu values (%d items), PyTorch's %lld", c->model, id, numel, n,
+              (long long)t->numel);
+    if (t->numel != (int64_t)numel) return 0;
+    float *want = malloc(numel * sizeof *want + 1);
+    cr_assert(want);
+    memcpy(want, t->data, numel * sizeof *want);
+    double d = tu_max_abs_diff(value, want, numel);
+    free(want);
+    cr_expect_leq(d, NODE_TOL, "%s: node %s differs from PyTorch by %g", c->model, id, d);
+    if (c->worst_id[0] == 0 || d > c->worst) {
+        c->worst = d;
+        snprintf(c->worst_id, sizeof c->worst_id, "%s", id);
+    }
+    return 0;
+}
+
+static void check_fixture(const char *path)
+{
+    char err[AC_ERR_LEN];
+    ac_weights *fx;
+    cr_assert_eq(ac_weights_open(path, &fx, err), AC_OK, "%s: %s", path, err);
+    const char *model_rel = ac_weights_meta(fx, "model");
+    cr_assert(model_rel, "%s: metadata \"model\" missing", path);
+    ac_model *m;
+    cr_assert_eq(ac_model_load(tu_src_path(model_rel), &m, err), AC_OK, "%s: %s", model_rel, err);
+    const ac_model_info *info = ac_model_get_info(m);
+
+    int64_t n_in, n_out, n_probs;
+    float *x = fixture_tensor(fx, model_rel, "input", &n_in);
+    float *want_out = fixture_tensor(fx, model_rel, "output", &n_out);
+    float *want_probs = fixture_tensor(fx, model_rel, "probs", &n_probs);
+    int items = (int)(n_out / info->n_labels);
+    cr_assert(items >= 1 && (int64_t)items * info->n_labels == n_out && n_probs == n_out,
+              "%s: fixture output is not [items, %d]", model_rel, info->n_labels);
+    size_t item_in = (size_t)(n_in / items);
+
+    ac_workspace *ws_all, *ws_one;
+    cr_assert_eq(ac_workspace_create(m, items, 2, &ws_all, err), AC_OK, "%s: %s", model_rel, err);
+    cr_assert_eq(ac_workspace_create(m, 1, 1, &ws_one, err), AC_OK, "%s: %s", model_rel, err);
+
+    node_check c = {.model = model_rel, .fx = fx};
+    cr_assert_eq(ac_model_forward_nodes(m, ws_all, x, items, check_node, &c, err), AC_OK,
+                 "%s: %s", model_rel, err);
+    cr_expect_geq(c.reported, 1, "%s: the engine reported no node values", model_rel);
+
+    float *out = malloc((size_t)n_out * sizeof *out);
+    cr_assert(out);
+    cr_assert_eq(ac_model_forward(m, ws_all, x, items, out, err), AC_OK, "%s: %s", model_rel, err);
+    double d_out = tu_max_abs_diff(out, want_out, (size_t)n_out);
+    ac_model_probs(m, out, items);
+    double d_probs = tu_max_abs_diff(out, want_probs, (size_t)n_out);
+    cr_expect_leq(d_out, OUTPUT_TOL, "%s: output differs from PyTorch by %g", model_rel, d_out);
+    cr_expect_leq(d_probs, PROBS_TOL, "%s: probabilities differ from PyTorch by %g", model_rel, d_probs);
+    for (int i = 0; i < items; i++) { /* one item at a time, one thread */
+        size_t L = (size_t)info->n_labels;
+        cr_assert_eq(ac_model_forward(m, ws_one, x + (size_t)i * item_in, 1, out, err), AC_OK,
+                     "%s: %s", model_rel, err);
+        double d1 = tu_max_abs_diff(out, want_out + i * L, L);
+        cr_expect_leq(d1, OUTPUT_TOL, "%s: item %d alone: output differs by %g", model_rel, i, d1);
+    }
+    printf("zoo %-36s %2d values checked, max |C - PyTorch| = %.2g (node %s); output %.2g, "
+           "probs %.2g\n", model_rel, c.reported, c.worst, c.worst_id, d_out, d_probs);
+    free(out), free(x), free(want_out), free(want_probs);
+    ac_workspace_free(ws_all);
+    ac_workspace_free(ws_one);
+    ac_model_free(m);
+    ac_weights_close(fx);
+}
+
+Test(zoo, every_node_of_every_block_matches_pytorch)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_src_path("tests/golden/zoo"));
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot open %s", dir);
+    struct dirent *e;
+    int count = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 19 || strcmp(e->d_name + n - 19, ".golden.safetensors")) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        check_fixture(path);
+        count++;
+    }
+    closedir(d);
+    cr_assert_geq(count, ZOO_MIN, "expected %d zoo fixtures, found %d", ZOO_MIN, count);
+}
