@@ -40,6 +40,12 @@ def val_data(ck, cache, allow_dev):
     return index, clips, np.array([labels.index(it["label"]) for it in items]), items
 
 
+def repo_relative(text):
+    """The build machine's checkout path out of a command line: paths relative to the repository."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return text.replace(root + os.sep, "")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
@@ -91,9 +97,9 @@ def main():
         common.svg_curves(ck["history"], args.pictures + "-training.svg", f"{arch} training")
     if args.export:
         desc, lic = DESC[arch]
-        extra = {"description": desc, "license": lic,
-                 "training": f"{' ; '.join(ck['commands'])} (seed {ck['seed']}, {ck['epoch']} epochs, "
-                             f"cache by {' '.join(ck['cache']['decode_command'])})"}
+        training = (f"{' ; '.join(ck['commands'])} (seed {ck['seed']}, {ck['epoch']} epochs, "
+                    f"cache by {' '.join(ck['cache']['decode_command'])})")
+        extra = {"description": desc, "license": lic, "training": repo_relative(training)}
         eff = export.export_model(net, arch, labels, args.export, args.name, quant, extra)
         res["export"] = {"path": args.export, "bytes": os.path.getsize(args.export), "quant": quant}
         print(f"wrote {args.export} ({os.path.getsize(args.export)} bytes)", file=sys.stderr)
