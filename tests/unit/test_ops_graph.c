@@ -1,6 +1,6 @@
 /* test_ops_graph.c - the version 2 kernels (ops_graph.h) against naive references in double:
  * batch > 1, odd sizes, broadcasting, in-place calls, one and two threads; the RNN also against
- * PyTorch (tests/golden/rnn.golden.safetensors, made by tests/golden/make_rnn_fixture.py). */
+ * PyTorch (tests/golden/rnn_ops.safetensors, made by tests/golden/make_rnn_fixture.py). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -530,7 +530,7 @@ Test(ops_graph, rnn_matches_pytorch_fixture)
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     char err[AC_ERR_LEN];
     ac_weights *w = NULL;
-    cr_assert_eq(ac_weights_open(tu_src_path("tests/golden/rnn.golden.safetensors"), &w, err), AC_OK, "%s", err);
+    cr_assert_eq(ac_weights_open(tu_src_path("tests/golden/rnn_ops.safetensors"), &w, err), AC_OK, "%s", err);
     const char *meta = ac_weights_meta(w, "cases");
     cr_assert_not_null(meta);
     json_error_t jerr;
