@@ -2,6 +2,7 @@
 #include "ops_graph.h"
 
 #include "ops_team.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -54,7 +55,8 @@ void ac_unary(ac_unary_op op, const float *x, float *y, size_t count, int thread
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (long c = 0; c < chunks; c++) {
         size_t i0 = (size_t)c * AC_EW_CHUNK, len = count - i0 < AC_EW_CHUNK ? count - i0 : AC_EW_CHUNK;
-        unary_span(op, x + i0, y + i0, len);
+        const size_t done = op == AC_UNARY_RELU ? 0 : ac_vmath_span(op, x + i0, y + i0, len);
+        unary_span(op, x + i0 + done, y + i0 + done, len - done);
     }
 }
 

@@ -192,9 +192,10 @@ static int is_pointwise(const ac_conv_params *p)
 ac_conv_kernel ac_conv2d_choose(const ac_conv_params *p, int h, int w)
 {
     if (ac_conv_is_depthwise(p)) return AC_CONV_DEPTHWISE;
-    /* a 1x1 layer goes to the direct kernels where they take it: measured on one core (64 ->
-     * 256 and 256 -> 64 channels, 2000 steps, batch 8) the TIME kernel ran at 119-166 and
-     * 72-108 GFLOP/s, SGEMM straight on the input at 64-72 and 67-105 */
+    /* a 1x1 layer goes to the direct kernels where they take it: on one core of the shared
+     * (loaded) development machine, best of 1.5 s of runs, 64 -> 256 and 256 -> 64 channels,
+     * 2000 steps, batch 8, the TIME kernel ran at 119-166 and 72-108 GFLOP/s, SGEMM straight
+     * on the input at 64-72 and 67-105 */
     switch (ac_ops_direct() ? ac_conv_direct_choose(p, h, w) : AC_DIRECT_NONE) {
     case AC_DIRECT_TIME: return AC_CONV_DIRECT_TIME;
     case AC_DIRECT_CHANNELS: return AC_CONV_DIRECT_CHANNELS;

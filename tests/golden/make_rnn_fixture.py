@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes tests/golden/rnn.reference.safetensors: random nn.GRU / nn.LSTM layers (batch-first),
+"""Writes tests/golden/rnn_ops.safetensors (not *.golden.safetensors: those are whole-model
+fixtures that test_golden runs): random nn.GRU / nn.LSTM layers (batch-first),
 random inputs and PyTorch's output sequences, for test_ops_graph's comparison of ac_rnn with
 PyTorch. Weights and inputs are drawn in float32 and stored as they are; PyTorch runs in
 float64 on exactly those values and its output is rounded to float32 once, so the fixture
@@ -20,7 +21,7 @@ import torch
 import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "rnn.reference.safetensors")
+OUT = os.path.join(HERE, "rnn_ops.safetensors")
 
 # name, cell, input_size, hidden, layers, bidirectional, bias, n, T
 CASES = [

@@ -1,6 +1,6 @@
 /* test_ops_graph.c - the version 2 kernels (ops_graph.h) against naive references in double:
  * batch > 1, odd sizes, broadcasting, in-place calls, one and two threads; the RNN also against
- * PyTorch (tests/golden/rnn.reference.safetensors, made by tests/golden/make_rnn_fixture.py). */
+ * PyTorch (tests/golden/rnn_ops.safetensors, made by tests/golden/make_rnn_fixture.py). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -49,9 +49,13 @@ static double ref_unary(ac_unary_op op, double v)
     return NAN;
 }
 
+/* With the direct kernels on (where the CPU has AVX-512F: libmvec's vector functions, vmath.h)
+ * and off (the scalar libm loops). */
 Test(ops_graph, unary_all_ops_in_and_out_of_place)
 {
     const size_t sizes[] = {1, 17 * 33, 300001}; /* the last one is split over threads */
+    for (int path = 1; path >= 0; path--) {
+    const int prev = ac_ops_set_direct(path);
     for (int op = AC_UNARY_RELU; op <= AC_UNARY_GELU_TANH; op++)
         for (int s = 0; s < 3; s++)
             for (int inplace = 0; inplace < 2; inplace++) {
@@ -65,9 +69,12 @@ Test(ops_graph, unary_all_ops_in_and_out_of_place)
                 /* float32's own rounding of the result is 6e-8 relative; libm's erff/tanhf/expf
                  * add an ulp or two; what is left for the formula is nothing */
                 double r = tol_ratio(out, want, n, 1e-30, 1e-6);
-                cr_expect_leq(r, 1.0, "op %d n %zu inplace %d: %g x tolerance", op, n, inplace, r);
+                cr_expect_leq(r, 1.0, "op %d n %zu inplace %d direct %d: %g x tolerance", op, n, inplace,
+                              ac_ops_direct(), r);
                 free(x), free(y), free(want);
             }
+    ac_ops_set_direct(prev);
+    }
 }
 
 /* ---------------------------------------------------------------- binary */
@@ -530,7 +537,7 @@ Test(ops_graph, rnn_matches_pytorch_fixture)
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
     char err[AC_ERR_LEN];
     ac_weights *w = NULL;
-    cr_assert_eq(ac_weights_open(tu_src_path("tests/golden/rnn.reference.safetensors"), &w, err), AC_OK, "%s", err);
+    cr_assert_eq(ac_weights_open(tu_src_path("tests/golden/rnn_ops.safetensors"), &w, err), AC_OK, "%s", err);
     const char *meta = ac_weights_meta(w, "cases");
     cr_assert_not_null(meta);
     json_error_t jerr;
