@@ -34,7 +34,7 @@ static int may_overwrite(const ac_node *nd, int k)
 static int pack_conv(ac_node *nd, ac_shape in)
 {
     nd->conv.kernel = ac_conv2d_choose(&nd->conv, in.h, in.w); /* once, not on every call */
-    if (ac_conv_direct_choose(&nd->conv, in.h, in.w) != AC_DIRECT_CHANNELS) return 0;
+    if (nd->conv.kernel != AC_CONV_DIRECT_CHANNELS) return 0;
     const int G = nd->conv.groups, cin_g = nd->conv.cin / G, cout_g = nd->conv.cout / G;
     const size_t per_group = ac_conv_direct_packed_floats(cout_g, cin_g, nd->conv.kw);
     nd->packed = ac_alloc_floats(per_group * (size_t)G);
