@@ -134,7 +134,12 @@ def trace(module):
     except ExportError:
         raise
     except Exception as e:  # data-dependent control flow, unsupported Python constructs
-        raise ExportError(f"torch.fx cannot trace {type(module).__name__}: {e}") from e
+        hint = ""
+        if "Proxy" in str(e):
+            hint = ("; a value read from a traced tensor (x.size(-1), x.shape[2]) was passed "
+                    "where PyTorch needs a plain number: use a fixed number, or a form without "
+                    "it (nn.AdaptiveAvgPool1d(1), x.mean(-1))")
+        raise ExportError(f"torch.fx cannot trace {type(module).__name__}: {e}{hint}") from e
     return fx.GraphModule(tracer.root, graph)
 
 
