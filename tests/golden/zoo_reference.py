@@ -244,7 +244,8 @@ class LSTMHead(nn.Module):
 # Odd corners in one network each: "same"/"valid" padding, groups, numbers as operands,
 # division, 1 - sigmoid, strided channel slices, channels-last LayerNorm + Linear, BatchNorm
 # on features; 2-D: asymmetric stride/dilation/padding, ZeroPad2d, depthwise "same" with a
-# residual, padded max pool, adaptive max + avg, view/flatten/amax/mean concatenated.
+# residual and squeeze-excitation, padded max pool, adaptive max + avg, view/flatten/amax/mean
+# concatenated.
 class Sink1d(nn.Module):
     def __init__(s):
         super().__init__()
@@ -269,6 +270,21 @@ class Sink1d(nn.Module):
         h = t.mean(dim=1, keepdim=True).squeeze(1)             # [6]
         z = torch.cat([g[:, :6], h], 1)
         return F.softmax(s.fc(F.relu(s.bnf(z))), dim=1)
+class SqueezeExcitation(nn.Module):
+    """As torchvision.ops.SqueezeExcitation: 1x1 convolutions on the pooled [C, 1, 1]."""
+
+    def __init__(self, channels, squeeze):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation, self.scale_activation = nn.ReLU(), nn.Sigmoid()
+
+    def forward(self, x):
+        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return scale * x
+
+
 class Sink2d(nn.Module):
     def __init__(s):
         super().__init__()
@@ -277,12 +293,13 @@ class Sink2d(nn.Module):
         s.bn = nn.BatchNorm2d(6)
         s.p = nn.ZeroPad2d((1, 1, 0, 1))
         s.c2 = nn.Conv2d(6, 6, 3, padding="same", groups=6)
+        s.se = SqueezeExcitation(6, 3)
         s.fc = nn.Linear(6 * 4, 5)
     def forward(s, x):
         x = s.front(x).transpose(1, 2)   # [1, 16, 25]
         x = F.relu(s.bn(s.c(x)))         # [6, 8, 21]
         x = s.p(x)
-        x = s.c2(x) + x
+        x = s.se(s.c2(x)) + x
         x = F.max_pool2d(x, (2, 3), stride=(2, 3), padding=(0, 1))
         x = F.adaptive_max_pool2d(x, 1) + F.adaptive_avg_pool2d(x, (1, 1))
         x = torch.cat([x.view(x.size(0), -1), x.flatten(1) * 2, torch.amax(x, -1).squeeze(-1), x.mean((2, 3))], 1)
