@@ -18,7 +18,8 @@ SUPPORTED = (
     "relu, tanh, sigmoid, gelu, silu, softmax, log_softmax, dropout (training=False), "
     "max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool1d/2d (output 1), pad (constant), cat, "
     "+, -, *, / (by a number), sum/mean of torch.stack, chunk, split, max over the last axis "
-    "or over time, clamp(min=0), F.layer_norm, ConvNeXt's channels_first LayerNorm, permute, transpose, flatten, view/reshape (as a flatten), "
+    "or over time, clamp(min=0), F.layer_norm, ConvNeXt's channels_first LayerNorm, permute, "
+    "transpose, flatten, view/reshape (as a flatten), "
     "squeeze, mean over item axes, contiguous, indexing with slices and integers, "
     "parameters and buffers as operands")
 
