@@ -1,7 +1,7 @@
 """Blocks as their reference code writes them (locuslab TCN, torchvision ResNet, ConvNeXt with
-its own LayerNorm, a WaveNet with chunk and stack-sum, CRNN with bidirectional h_n, LSTM h_n),
-exported with export_module and checked against the C engine (parity). Run by
-tests/integration/test_export.sh; no fixtures are stored.
+its own LayerNorm, a WaveNet with chunk and stack-sum, CRNN with bidirectional h_n, LSTM h_n)
+and two networks of odd corners, exported with export_module and checked against the C
+engine (parity). Run by tests/integration/test_export.sh; no fixtures are stored.
 
     /usr/bin/python3 tests/golden/zoo_reference.py [--bin build/audioclass]
 """
@@ -241,6 +241,71 @@ class LSTMHead(nn.Module):
         return F.softmax(self.fc(h[-1]), dim=-1)
 
 
+# Odd corners in one network each: "same"/"valid" padding, groups, numbers as operands,
+# division, 1 - sigmoid, strided channel slices, channels-last LayerNorm + Linear, BatchNorm
+# on features; 2-D: asymmetric stride/dilation/padding, ZeroPad2d, depthwise "same" with a
+# residual and squeeze-excitation, padded max pool, adaptive max + avg, view/flatten/amax/mean
+# concatenated.
+class Sink1d(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.c1 = nn.Conv1d(1, 8, 9, stride=8, padding=4)
+        s.c2 = nn.Conv1d(8, 8, 4, padding="same", dilation=2)
+        s.c3 = nn.Conv1d(8, 8, 3, padding="valid", groups=2, bias=False)
+        s.ln = nn.LayerNorm(8)
+        s.lin = nn.Linear(8, 6)
+        s.bnf = nn.BatchNorm1d(12)
+        s.fc = nn.Linear(12, 5)
+    def forward(s, x):
+        x = F.silu(s.c1(x))
+        x = x * 0.5 + 1.0
+        y = s.c2(x) / 3
+        y = 1 - torch.sigmoid(-y)
+        x = torch.cat([x, y], dim=1)[:, ::2]
+        x = s.c3(x)
+        x = F.avg_pool1d(x, 3, stride=2, padding=1)
+        t = s.lin(s.ln(x.transpose(1, 2)))      # [T, 6]
+        t = F.gelu(t, approximate="tanh")
+        g = F.adaptive_avg_pool1d(x, 1).squeeze(2)   # [8]
+        h = t.mean(dim=1, keepdim=True).squeeze(1)             # [6]
+        z = torch.cat([g[:, :6], h], 1)
+        return F.softmax(s.fc(F.relu(s.bnf(z))), dim=1)
+class SqueezeExcitation(nn.Module):
+    """As torchvision.ops.SqueezeExcitation: 1x1 convolutions on the pooled [C, 1, 1]."""
+
+    def __init__(self, channels, squeeze):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation, self.scale_activation = nn.ReLU(), nn.Sigmoid()
+
+    def forward(self, x):
+        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return scale * x
+
+
+class Sink2d(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.front = nn.Conv2d(1, 16, (1, 16), stride=(1, 16))
+        s.c = nn.Conv2d(1, 6, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+        s.bn = nn.BatchNorm2d(6)
+        s.p = nn.ZeroPad2d((1, 1, 0, 1))
+        s.c2 = nn.Conv2d(6, 6, 3, padding="same", groups=6)
+        s.se = SqueezeExcitation(6, 3)
+        s.fc = nn.Linear(6 * 4, 5)
+    def forward(s, x):
+        x = s.front(x).transpose(1, 2)   # [1, 16, 25]
+        x = F.relu(s.bn(s.c(x)))         # [6, 8, 21]
+        x = s.p(x)
+        x = s.se(s.c2(x)) + x
+        x = F.max_pool2d(x, (2, 3), stride=(2, 3), padding=(0, 1))
+        x = F.adaptive_max_pool2d(x, 1) + F.adaptive_avg_pool2d(x, (1, 1))
+        x = torch.cat([x.view(x.size(0), -1), x.flatten(1) * 2, torch.amax(x, -1).squeeze(-1), x.mean((2, 3))], 1)
+        return F.log_softmax(s.fc(x), -1)
+
+
 class Front2d(nn.Module):
     """A waveform [1, 1, L] to a [1, 32, L/32] map for the 2-D networks."""
 
@@ -255,7 +320,8 @@ class Front2d(nn.Module):
 
 CASES = [("TCN", TCN, [1, 400]), ("ResNetTiny", lambda: Front2d(ResNetTiny()), [1, 1, 1280]),
          ("ConvNeXtTiny", lambda: Front2d(ConvNeXtTiny()), [1, 1, 1280]),
-         ("WaveNetRef", WaveNetRef, [1, 400]), ("CRNN", CRNN, [1, 400]), ("LSTMHead", LSTMHead, [1, 400])]
+         ("WaveNetRef", WaveNetRef, [1, 400]), ("CRNN", CRNN, [1, 400]), ("LSTMHead", LSTMHead, [1, 400]),
+         ("Sink1d", Sink1d, [1, 400]), ("Sink2d", Sink2d, [1, 1, 400])]
 
 
 def main():

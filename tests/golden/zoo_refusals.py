@@ -98,6 +98,8 @@ REFUSED = [
      "ceil_mode=True is not supported"),
     ("output not flat", lambda s, x: x, {}, "the network's output (must be flat per item"),
     ("unsqueeze", lambda s, x: x.unsqueeze(1).mean(-1).flatten(1), {}, "Tensor.unsqueeze is not supported"),
+    ("a size where a number is needed", lambda s, x: F.avg_pool1d(x, x.size(-1)).flatten(1), {},
+     "was passed where PyTorch needs a plain number"),
     ("data-dependent control flow", lambda s, x: x.mean(-1) if x.sum() > 0 else x.mean(-1), {},
      "torch.fx cannot trace Net"),
 ]
