@@ -16,12 +16,14 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import malloc_env  # noqa: E402
 import export  # noqa: E402
 import finalize  # noqa: E402
 import nets  # noqa: E402
 
 
 def main():
+    malloc_env.ensure()  # re-executes with glibc's allocator set up for PyTorch (malloc_env.py)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--cache", required=True)
