@@ -15,6 +15,7 @@ metadata, policy and per-layer dtypes (I8/F16 as stored), and then checked:
 import argparse
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -41,6 +42,8 @@ def main():
     quant = {k[:-len(".weight")]: {np.dtype(np.int8): "i8", np.dtype(np.float16): "f16"}[v.dtype]
              for k, v in old.items() if k.endswith(".weight") and v.dtype != np.float32}
     keep = {k: v for k, v in md.items() if k in ("description", "license", "training")}
+    if "training" in keep:  # older files named the build machine's checkout: repository-relative now
+        keep["training"] = re.sub(r"(/[^ /]+)+/(build/audioclass|models/)", r"\2", keep["training"])
     net.policy = json.loads(md["policy"])
     export.export_model(net, arch, labels, args.out, md["name"], quant, keep,
                         check=not args.no_check, bin=args.bin)
