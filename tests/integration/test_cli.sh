@@ -81,6 +81,12 @@ check "forward: every node value has the batch first" jq -e '[to_entries[] | sel
 head -c 10 /dev/zero >"$T/odd.f32"
 check "forward refuses input that is not whole windows" bash -c "'$EXE' forward --model '$ZOO' --input '$T/odd.f32' --out '$T/x.st' 2>&1 | grep -q 'whole number'"
 
+# shipped models: their training commands name repository paths, not a build machine's
+for f in "$SRC"/models/*.safetensors; do
+  abs=$("$EXE" info "$f" | awk '$1 == "training"' | grep -oE '(^|[ =])/[^ ]+' | grep -vE '^[ =]?/usr/' || true)
+  check_eq "$(basename "$f"): no absolute path in its training string" "" "$abs"
+done
+
 # shipped models on real clips, when both are present
 DATA=$SRC/../shared/data
 if [ -f "$SRC/models/m5-speech.safetensors" ] && [ -d "$DATA/speech_commands/yes" ]; then
