@@ -94,6 +94,9 @@ function setupFileInput() {
     if (f) classifyBlob(f, f.name);
     input.value = ''; // choosing the same file again classifies it again
   });
+  // A file dropped beside the zone would make the browser leave the page to open it.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();
     drop.classList.add('over');
@@ -101,6 +104,7 @@ function setupFileInput() {
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
+    e.stopPropagation();
     drop.classList.remove('over');
     const f = e.dataTransfer && e.dataTransfer.files[0];
     if (f) classifyBlob(f, f.name);

@@ -38,9 +38,10 @@ export class Microphone {
       // channelCount 1, explicit: Web Audio downmixes a stereo microphone before the tap.
       this.tap = new AudioWorkletNode(this.ctx, 'pcm-tap',
         { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: 'explicit' });
+      const rate = this.ctx.sampleRate;
       this.tap.port.onmessage = (e) => {
         if (e.data === 'done') this.flushed && this.flushed();
-        else for (const fn of this.consumers) fn(e.data, this.ctx.sampleRate);
+        else if (this.tap) for (const fn of this.consumers) fn(e.data, rate); // none once released
       };
       // The graph is pulled from the destination: route the tap there through a muted gain
       // so that it runs without playing the microphone back.

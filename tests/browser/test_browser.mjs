@@ -89,7 +89,8 @@ async function record(page, seconds) {
   await page.focus('#rec-start');
   await page.keyboard.press('Enter'); // keyboard, as a user without a mouse would
   await page.waitForFunction((s) => Number(document.getElementById('rec-time').dataset.seconds) >= s, seconds);
-  check('the Stop button has the focus while recording', await page.evaluate(() => document.activeElement.id === 'rec-stop'));
+  await page.waitForFunction(() => document.activeElement.id === 'rec-stop');
+  ok('the Stop button has the focus while recording');
   await page.keyboard.press('Enter');
   return resultLabel(page, 'the recording');
 }
