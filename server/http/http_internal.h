@@ -62,6 +62,7 @@ typedef struct request {
     int preflight;            /* OPTIONS: add the CORS preflight headers */
     int close;                /* answer with Connection: close (bad framing) */
     int nul;                  /* a NUL byte was in the path or a value */
+    int n_params;             /* query parameters counted in the raw target when too many */
     size_t bytes_in;          /* body bytes received */
 
     /* POST /classify */

@@ -63,9 +63,25 @@ static request *request_new(http_server *s, struct MHD_Connection *c, const char
 /* MHD_OPTION_URI_LOG_CALLBACK: the request line has been read. The request object starts
  * here, so that a request MHD answers by itself (bad headers, 431, 413 ...) still ends in
  * on_completed: it is logged and counted like every other. */
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    return request_new(cls, c, uri ? uri : "");
+    request *rq = request_new(cls, c, uri ? uri : "");
+    char *q = uri ? strchr(uri, '?') : NULL;
+    if (q && q[1]) {
+        int n = 1;
+        for (const char *p = q + 1; *p; p++) n += *p == '&';
+        if (n > RC_MAX_PARAMS) {
+            /* libmicrohttpd 0.9.75 parses the query right after this callback into its
+             * per-connection memory; a few hundred parameters exhaust it and the request is
+             * then never answered (nor timed out before --request-timeout). The query is
+             * cut here, in MHD's own (writable) request-line buffer, so that MHD parses
+             * none of it, and the request is answered 414 at entry. */
+            q[1] = 0;
+            if (rq) rq->n_params = n;
+        }
+    }
+    return rq;
 }
 
 /* CORS preflight, or a plain OPTIONS: 204 with what the route allows. */
@@ -129,7 +145,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * request; a failure is answered at once and the connection closed (what follows
          * on it cannot be trusted to be a request boundary). */
         rc_verdict v;
-        if (rc_check(c, rq->nul, &v)) {
+        if (rc_check(c, rq->nul, rq->n_params, &v)) {
             rq->close = 1;
             return reply_error(rq, (hs_mapping){v.status, v.code}, "%s", v.message);
         }
@@ -196,11 +212,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         /* Not answered by us: MHD's own answer to a malformed request (400, 413, 414, 431,
          * 505 ...), or none at all (the client left, a timeout). Counted either way. */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-        int st = ci ? (int)ci->http_status : 0;
-        if (st) {
-            rq->status = st;
-            metrics_request(rq->route, st, total / 1e3);
-        }
+        rq->status = ci ? (int)ci->http_status : 0; /* logged; counted from MHD's log line */
     }
     if (!rq->entered) request_id_make(NULL, rq->id);
     char addr[64];
@@ -262,6 +274,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char clean[512];
     http_sanitize(clean, sizeof clean, msg);
     if (!s->daemon) snprintf(s->start_error, sizeof s->start_error, "%.200s", clean);
+    /* MHD answers malformed requests itself (400, 413, 414, 431, 505 ...), some before the
+     * request exists for us; each such answer is logged with this sentence, so it is
+     * counted here, under route "other". */
+    const char *code = strstr(msg, "HTTP response code is ");
+    unsigned st = 0;
+    if (code && sscanf(code + 22, "%u", &st) == 1 && st >= 100 && st < 600)
+        metrics_request(MT_OTHER, (int)st, 0.0);
     log_line("mhd", json_pack("{s:s}", "message", clean));
 }
 

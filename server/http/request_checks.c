@@ -64,7 +64,7 @@ static int verdict(rc_verdict *v, int status, const char *code, const char *msg)
     return 1;
 }
 
-int rc_check(struct MHD_Connection *c, int nul_in_target, rc_verdict *v)
+int rc_check(struct MHD_Connection *c, int nul_in_target, int raw_params, rc_verdict *v)
 {
     scan s = {0};
     MHD_get_connection_values_n(c, MHD_HEADER_KIND, on_header, &s);
@@ -83,6 +83,7 @@ int rc_check(struct MHD_Connection *c, int nul_in_target, rc_verdict *v)
         return verdict(v, 400, "bad_request", "both Content-Length and Transfer-Encoding");
     if (s.n_te > 1 || s.te_not_chunked)
         return verdict(v, 400, "bad_request", "Transfer-Encoding other than \"chunked\"");
+    if (raw_params > s.n_args) s.n_args = raw_params;
     if (s.n_args > RC_MAX_PARAMS) {
         verdict(v, 414, "uri_too_long", "");
         snprintf(v->message, sizeof v->message, "%d query parameters: at most %d", s.n_args,

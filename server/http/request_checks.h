@@ -26,7 +26,8 @@ typedef struct rc_verdict {
 int rc_has_encoded_nul(const char *raw_target);
 
 /* 0 when the request is fine; otherwise 1 and *v says how to answer. nul_in_target comes
- * from rc_has_encoded_nul on the raw target. */
-int rc_check(struct MHD_Connection *c, int nul_in_target, rc_verdict *v);
+ * from rc_has_encoded_nul on the raw target; raw_params is the parameter count of a query
+ * cut short before MHD parsed it (0 when it was not). */
+int rc_check(struct MHD_Connection *c, int nul_in_target, int raw_params, rc_verdict *v);
 
 #endif
