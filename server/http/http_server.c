@@ -334,8 +334,9 @@ ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_s
      * the excess at once (a race between pool threads may let a few more in). */
     unsigned mhd_limit = (unsigned)cfg->max_connections + 2 * pool + 16;
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, accept_policy, h, on_request, h, MHD_OPTION_SOCK_ADDR, &addr.sa,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        flags, (uint16_t)cfg->port, accept_policy, h, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: MHD logs from the options on */
+        MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
