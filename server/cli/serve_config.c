@@ -35,7 +35,8 @@ static const opt k_opts[] = {
     {"threads", "AUDIOCLASS_THREADS", T_INT, F(threads), "0", 0, 256, "N",
      "OpenMP threads per forward pass (0: all cores)"},
     {"http-threads", "AUDIOCLASS_HTTP_THREADS", T_INT, F(http_threads), "0", 0, 256, "N",
-     "HTTP worker threads; they also decode uploads (0: number of cores, at least 4)"},
+     "HTTP worker threads: parse, route and answer; decoding runs on --decode-threads\n"
+     "(0: number of cores, at least 2)"},
     {"queue-size", "AUDIOCLASS_QUEUE_SIZE", T_INT, F(queue_size), "256", 1, 1000000, "N",
      "decoded requests waiting for inference; beyond it: 503 + Retry-After"},
     {"max-batch", "AUDIOCLASS_MAX_BATCH", T_INT, F(max_batch), "32", 1, 4096, "N",

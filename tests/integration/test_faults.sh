@@ -61,20 +61,25 @@ for k in $(seq 1 3000); do
   [ "$(ctl "arm $k")" = ok ] || { bad "interposer control"; break; }
   code=$(curl -s -m 30 -o "$T/r.json" -w '%{http_code}' -F "file=@$T/f.flac" "$URL/classify")
   # the request's last allocations (its log line) come after the answer: wait for them
-  for _ in $(seq 100); do [ "$(logged)" -gt "$n0" ] && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.02; done
+  for _ in $(seq 200); do [ "$(logged)" -gt "$n0" ] && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.01; done
   read -r allocs failed obj < <(ctl status)
   ctl "arm 0" >/dev/null
   if ! kill -0 "$PID" 2>/dev/null; then bad "k=$k: the server died (failed allocation in $obj)"; break; fi
   case $code in
-  200) jq -e '.predictions | length > 0' "$T/r.json" >/dev/null || wrong=$((wrong + 1)); answers=$((answers + 1)) ;;
+  200) grep -q '"predictions":\[{' "$T/r.json" || wrong=$((wrong + 1)); answers=$((answers + 1)) ;;
   000) if [ "$failed" = 1 ] && [[ "$obj" == libmicrohttpd* ]]; then closed=$((closed + 1));
        else wrong=$((wrong + 1)); echo "# k=$k: no answer, failed allocation in $obj"; fi ;;
   *) if jq -e '(.error.code | type == "string") and (.error.message | length > 0)' "$T/r.json" >/dev/null 2>&1; then
        errors=$((errors + 1)); objs="$objs $code:$(jq -r .error.code "$T/r.json")"
      else wrong=$((wrong + 1)); echo "# k=$k: $code $(head -c 200 "$T/r.json") (failed in $obj)"; fi ;;
   esac
-  got=$(curl -s -m 30 -F "file=@$T/f.flac" "$URL/classify" | jq -c .predictions)
-  [ "$got" = "$REF" ] || { wrong=$((wrong + 1)); echo "# after k=$k: next request got $got"; }
+  # the server still serves: /healthz every time, a full classification every 10th
+  [ "$(curl -s -m 30 -o /dev/null -w '%{http_code}' "$URL/healthz")" = 200 ] ||
+    { wrong=$((wrong + 1)); echo "# after k=$k: /healthz not answered"; }
+  if [ $((k % 10)) = 0 ]; then
+    got=$(curl -s -m 30 -F "file=@$T/f.flac" "$URL/classify" | jq -c .predictions)
+    [ "$got" = "$REF" ] || { wrong=$((wrong + 1)); echo "# after k=$k: next request got $got"; }
+  fi
   [ "$failed" = 1 ] || break # the upload no longer reaches the k-th allocation
 done
 echo "# $((k - 1)) allocations on the path of one upload failed in turn: $answers x 200, $errors clean JSON errors, $closed closed by libmicrohttpd (its own allocation), $wrong wrong"
