@@ -51,7 +51,13 @@ static request *request_new(http_server *s, struct MHD_Connection *c, const char
     rq->t0_ms = http_now_ms();
     rq->model = -1;
     rq->route = MT_OTHER;
-    http_sanitize(rq->path, sizeof rq->path, url);
+    /* the path without the query, for logs (the query may carry anything) */
+    char path[sizeof rq->path];
+    size_t n = strcspn(url, "?");
+    if (n >= sizeof path) n = sizeof path - 1;
+    memcpy(path, url, n);
+    path[n] = 0;
+    http_sanitize(rq->path, sizeof rq->path, path);
     /* The raw target, before MHD unescapes it: "%00" would cut the path or a value short
      * where we read it as a C string, so it is refused whatever it is next to. */
     rq->nul = rc_has_encoded_nul(url);
