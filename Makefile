@@ -58,7 +58,7 @@ test-valgrind: build
 # Overload: far more requests than the queue holds (tests/stress/overload.sh).
 test-stress: build
 	@tools/install-deps.sh $(TEST_DEPS)
-	tests/stress/overload.sh $(BUILD)/audioclass .
+	OVERLOAD_CHECK_LATENCY=1 tests/stress/overload.sh $(BUILD)/audioclass .
 
 # Soak: mixed valid and invalid traffic for SOAK_SECONDS; RSS and fds sampled into a CSV.
 SOAK_SECONDS ?= 600

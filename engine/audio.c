@@ -66,6 +66,8 @@ static ac_status open_failure(const unsigned char *d, size_t len, char *err)
 {
     const char *why = sf_strerror(NULL);
     int code = sf_error(NULL);
+    if (why && strstr(why, "malloc")) /* libsndfile's "Internal malloc () failed" */
+        return ac_fail(err, AC_ERR_NOMEM, "out of memory opening the audio: %s", why);
     if (code == SF_ERR_UNSUPPORTED_ENCODING)
         return ac_fail(err, AC_ERR_UNSUPPORTED_AUDIO, "unsupported audio encoding: %s", why);
     /* Recognisable containers that fail to open are corrupt; anything else is not audio. */
@@ -77,11 +79,86 @@ static ac_status open_failure(const unsigned char *d, size_t len, char *err)
                    known ? "corrupt or truncated audio" : "not a readable audio file", why);
 }
 
+/* The output buffer of a decode: grows geometrically, each growth first cleared with the
+ * caller's budget (opts->reserve), so that every byte the clip holds is accounted for. */
+typedef struct out_buf {
+    float *x;
+    size_t n, cap;
+    const ac_decode_opts *o;
+} out_buf;
+
+static ac_status out_room(out_buf *b, size_t more, size_t hint, char *err)
+{
+    if (more <= b->cap - b->n) return AC_OK;
+    size_t need = b->n + more, ncap;
+    if (hint >= need) {
+        ncap = b->cap ? b->cap * 2 : 16384; /* up to the expected length, never past it */
+        if (ncap > hint) ncap = hint;
+    } else if (hint) {
+        ncap = hint + hint / 8 + 4096;      /* a resampler tail or a header that lied a bit */
+    } else {
+        ncap = b->cap ? b->cap * 2 : 16384; /* no length known: double */
+    }
+    if (ncap < need) ncap = need > b->cap * 2 ? need : b->cap * 2;
+    if (b->o && b->o->reserve) {
+        ac_status st = b->o->reserve(b->o->user, ncap * sizeof(float), err);
+        if (st != AC_OK) return st;
+    }
+    float *p = realloc(b->x, ncap * sizeof *p);
+    if (!p) return ac_fail(err, AC_ERR_NOMEM, "out of memory for %zu decoded samples", ncap);
+    b->x = p, b->cap = ncap;
+    return AC_OK;
+}
+
+/* Streams a mono block through libsoxr (or copies it when the rates are equal) into the
+ * output. in == NULL flushes the resampler's tail. */
+static ac_status resample_block(soxr_t sx, const float *in, size_t n, out_buf *b, size_t hint,
+                                char *err)
+{
+    ac_status st;
+    if (!sx) {
+        if (!in || !n) return AC_OK;
+        if ((st = out_room(b, n, hint, err))) return st;
+        memcpy(b->x + b->n, in, n * sizeof *in);
+        b->n += n;
+        return AC_OK;
+    }
+    size_t used = 0;
+    for (;;) {
+        if ((st = out_room(b, 1, hint, err))) return st;
+        size_t space = b->cap - b->n, idone = 0, odone = 0;
+        soxr_error_t e = soxr_process(sx, in ? in + used : NULL, in ? n - used : 0, &idone,
+                                      b->x + b->n, space, &odone);
+        if (e) return ac_fail(err, AC_ERR_NOMEM, "resampling failed: %s", e);
+        used += idone;
+        b->n += odone;
+        if (in ? used >= n && odone < space : odone == 0) return AC_OK;
+    }
+}
+
 ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double max_seconds,
                           ac_audio *out, char *err)
 {
+    ac_decode_opts o = {.target_rate = target_rate, .max_seconds = max_seconds};
+    return ac_audio_decode_opts(data, len, &o, out, err);
+}
+
+/* Decoding in bounded blocks: libsndfile reads AC_DECODE_BLOCK frames at a time, channels
+ * are averaged into one mono block, and libsoxr's streaming interface resamples the block
+ * into the output. What a decode holds is therefore the output (mono at the target rate)
+ * plus fixed-size blocks and soxr's filter state, whatever the source rate, channel count
+ * or length; a one-shot resample held the whole source and output at once (1.9 GB for a
+ * 599 s 384 kHz upload). */
+#define AC_DECODE_BLOCK 16384
+
+ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opts *opts,
+                               ac_audio *out, char *err)
+{
     if (!out) return ac_fail(err, AC_ERR_INVALID_ARG, "ac_audio_decode: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!opts) return ac_fail(err, AC_ERR_INVALID_ARG, "ac_audio_decode: opts is NULL");
+    const int target_rate = opts->target_rate;
+    const double max_seconds = opts->max_seconds;
     if (!data || len == 0) return ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio body is empty (0 bytes)");
     if (target_rate < 0 || target_rate > AC_AUDIO_MAX_RATE)
         return ac_fail(err, AC_ERR_INVALID_ARG, "target rate %d Hz out of range", target_rate);
@@ -98,6 +175,8 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
 
     ac_status st = AC_OK;
     float *interleaved = NULL, *mono = NULL;
+    soxr_t sx = NULL;
+    out_buf ob = {.o = opts};
     if (info.channels < 1 || info.channels > AC_AUDIO_MAX_CHANNELS) {
         st = ac_fail(err, AC_ERR_BAD_AUDIO, "channels = %d: must be 1..%d", info.channels,
                      AC_AUDIO_MAX_CHANNELS);
@@ -108,32 +187,38 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
                      info.samplerate, AC_AUDIO_MIN_RATE, AC_AUDIO_MAX_RATE);
         goto out;
     }
-    /* Frame counts in headers can lie (streamed WAV, MP3): read in chunks up to the cap.
-     * Each chunk is downmixed as it arrives, so memory is one mono sample per frame, not one
-     * per channel: a small compressed upload (FLAC/Vorbis silence, 8-32 channels at a high
-     * rate) would otherwise decode into channels x rate x max_seconds floats (GBs). */
+    const int rate = target_rate > 0 ? target_rate : info.samplerate;
+    /* Frame counts in headers can lie (streamed WAV, MP3): the cap is checked on what is
+     * actually decoded, and the header's count is only a hint for the output's size. */
     double cap_d = max_seconds > 0 ? max_seconds * info.samplerate : 1e15;
     size_t max_frames = (size_t)cap_d;
-    size_t cap = 0, n = 0, ch = (size_t)info.channels;
-    const size_t chunk = 16384;
-    interleaved = malloc(chunk * ch * sizeof *interleaved);
-    if (!interleaved) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
+    size_t hint = 0;
+    if (info.frames > 0 && (double)info.frames <= cap_d)
+        hint = (size_t)((double)info.frames * rate / info.samplerate + 0.5) + 1;
+    size_t n = 0, ch = (size_t)info.channels;
+    interleaved = malloc(AC_DECODE_BLOCK * ch * sizeof *interleaved);
+    mono = malloc(AC_DECODE_BLOCK * sizeof *mono);
+    if (!interleaved || !mono) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
+    if (rate != info.samplerate) {
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+        soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* threads are the engine's business */
+        soxr_error_t e = NULL;
+        sx = soxr_create(info.samplerate, rate, 1, &e, &io, &q, &rt);
+        if (!sx || e) {
+            /* With valid rates, soxr_create fails only when it cannot allocate. */
+            st = ac_fail(err, AC_ERR_NOMEM, "resampling %d -> %d Hz: %s", info.samplerate, rate,
+                         e ? e : "out of memory");
+            goto out;
+        }
+    }
     for (;;) {
-        sf_count_t got = sf_readf_float(sf, interleaved, (sf_count_t)chunk);
+        sf_count_t got = sf_readf_float(sf, interleaved, (sf_count_t)AC_DECODE_BLOCK);
         if (got <= 0) break;
         if (n + (size_t)got > max_frames) {
             st = ac_fail(err, AC_ERR_AUDIO_TOO_LONG, "audio is longer than the %.1f s limit",
                          max_seconds);
             goto out;
-        }
-        if (n + (size_t)got > cap) {
-            size_t ncap = cap ? cap * 2 : chunk * 4;
-            if (max_frames < (size_t)1e15 && ncap > max_frames) ncap = max_frames;
-            if (ncap < n + (size_t)got) ncap = n + (size_t)got;
-            float *p = realloc(mono, ncap * sizeof *p);
-            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
-            mono = p;
-            cap = ncap;
         }
         for (size_t i = 0; i < (size_t)got; i++) {
             float v = 0.f;
@@ -144,9 +229,10 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
                 st = ac_fail(err, AC_ERR_BAD_AUDIO, "sample %zu is not a finite number", n + i);
                 goto out;
             }
-            mono[n + i] = v > 1.f ? 1.f : v < -1.f ? -1.f : v;
+            mono[i] = v > 1.f ? 1.f : v < -1.f ? -1.f : v;
         }
         n += (size_t)got;
+        if ((st = resample_block(sx, mono, (size_t)got, &ob, hint, err))) goto out;
     }
     if (sf_error(sf) != SF_ERR_NO_ERROR && n == 0) {
         st = ac_fail(err, AC_ERR_BAD_AUDIO, "corrupt audio: %s", sf_strerror(sf));
@@ -156,26 +242,34 @@ ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double 
         st = ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio contains no samples");
         goto out;
     }
-
+    if ((st = resample_block(sx, NULL, 0, &ob, hint, err))) goto out;
+    /* The length a one-shot resample gives: round(n * rate / src_rate); the streamed tail
+     * may differ by a sample or two. */
+    size_t want = rate == info.samplerate ? n : (size_t)((double)n * rate / info.samplerate + 0.5);
+    if (want == 0) {
+        st = ac_fail(err, AC_ERR_AUDIO_TOO_SHORT, "audio of %zu frames at %d Hz is empty at %d Hz",
+                     n, info.samplerate, rate);
+        goto out;
+    }
+    if (want > ob.n) {
+        if ((st = out_room(&ob, want - ob.n, want, err))) goto out;
+        memset(ob.x + ob.n, 0, (want - ob.n) * sizeof *ob.x);
+    }
+    ob.n = want;
+    out->samples = ob.x;
+    out->n = want;
+    ob.x = NULL;
     out->src_rate = info.samplerate;
     out->src_channels = info.channels;
     out->src_frames = n;
     format_names(info.format, out->container, sizeof out->container, out->encoding,
                  sizeof out->encoding);
-    int rate = target_rate > 0 ? target_rate : info.samplerate;
-    st = ac_resample(mono, n, info.samplerate, rate, &out->samples, &out->n, err);
-    if (st != AC_OK) goto out;
-    if (out->n == 0) {
-        free(out->samples);
-        out->samples = NULL;
-        st = ac_fail(err, AC_ERR_AUDIO_TOO_SHORT, "audio of %zu frames at %d Hz is empty at %d Hz",
-                     n, info.samplerate, rate);
-        goto out;
-    }
     out->rate = rate;
 out:
+    soxr_delete(sx);
     free(interleaved);
     free(mono);
+    free(ob.x);
     sf_close(sf);
     if (st != AC_OK) memset(out, 0, sizeof *out);
     return st;
@@ -191,25 +285,36 @@ ac_status ac_resample(const float *in, size_t n_in, int in_rate, int out_rate, f
                        in_rate, out_rate);
     size_t want = in_rate == out_rate ? n_in
                                       : (size_t)((double)n_in * out_rate / in_rate + 0.5);
-    float *dst = malloc((want ? want : 1) * sizeof *dst);
-    if (!dst) return ac_fail(err, AC_ERR_NOMEM, "out of memory resampling");
-    if (in_rate == out_rate) {
-        memcpy(dst, in, n_in * sizeof *dst);
-    } else if (want > 0) {
+    out_buf ob = {0};
+    soxr_t sx = NULL;
+    ac_status st = AC_OK;
+    if (in_rate != out_rate && want > 0) {
         soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
         soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-        soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* threads are the engine's business */
-        size_t done = 0;
-        soxr_error_t e = soxr_oneshot(in_rate, out_rate, 1, in, n_in, NULL, dst, want, &done,
-                                      &io, &q, &rt);
-        if (e) {
-            free(dst);
-            return ac_fail(err, AC_ERR_INTERNAL, "resampling %d -> %d Hz failed: %s", in_rate,
-                           out_rate, e);
+        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+        soxr_error_t e = NULL;
+        sx = soxr_create(in_rate, out_rate, 1, &e, &io, &q, &rt);
+        if (!sx || e) {
+            soxr_delete(sx);
+            return ac_fail(err, AC_ERR_NOMEM, "resampling %d -> %d Hz: %s", in_rate, out_rate,
+                           e ? e : "out of memory");
         }
-        for (size_t i = done; i < want; i++) dst[i] = 0.f;
+        for (size_t i = 0; i < n_in && st == AC_OK; i += AC_DECODE_BLOCK) {
+            size_t k = n_in - i < AC_DECODE_BLOCK ? n_in - i : AC_DECODE_BLOCK;
+            st = resample_block(sx, in + i, k, &ob, want + 1, err);
+        }
+        if (st == AC_OK) st = resample_block(sx, NULL, 0, &ob, want + 1, err);
+        soxr_delete(sx);
+    } else if (want > 0) {
+        st = resample_block(NULL, in, n_in, &ob, want, err);
     }
-    *out = dst;
+    if (st == AC_OK) st = out_room(&ob, want > ob.n ? want - ob.n : 1, want, err);
+    if (st != AC_OK) {
+        free(ob.x);
+        return st;
+    }
+    if (want > ob.n) memset(ob.x + ob.n, 0, (want - ob.n) * sizeof *ob.x);
+    *out = ob.x;
     *n_out = want;
     return AC_OK;
 }

@@ -42,6 +42,24 @@ typedef struct ac_audio {
 ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double max_seconds,
                           ac_audio *out, char *err);
 
+/* Options of ac_audio_decode_opts. */
+typedef struct ac_decode_opts {
+    int target_rate;      /* 0: keep the source rate */
+    double max_seconds;   /* <= 0: no limit */
+    /* Optional budget: called before the output buffer grows to `bytes` in total (the only
+     * allocation that grows with the clip; everything else a decode holds is a fixed-size
+     * block). Anything but AC_OK stops the decode with that code and the callback's err. */
+    ac_status (*reserve)(void *user, size_t bytes, char *err);
+    void *user;
+} ac_decode_opts;
+
+/* As ac_audio_decode, with a memory budget. Decoding and resampling run in blocks of a
+ * fixed number of frames (libsndfile reads, libsoxr's streaming interface), so a decode
+ * holds the output plus a constant (measured in docs/RELIABILITY.md), whatever the source
+ * rate, channel count or length. */
+ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opts *opts,
+                               ac_audio *out, char *err);
+
 /* Reads a whole file and decodes it as above. AC_ERR_IO if it cannot be read. */
 ac_status ac_audio_decode_file(const char *path, int target_rate, double max_seconds,
                                ac_audio *out, char *err);

@@ -22,9 +22,11 @@ typedef struct job {
 } job;
 
 struct ac_scheduler {
-    int n_models;
-    const ac_model **models;   /* [n_models], borrowed */
-    ac_workspace **ws;         /* [n_models], owned; used by the dispatcher only */
+    int n_models;              /* slots in use are below this (guarded by mu) */
+    const ac_model **models;   /* [AC_SCHED_MAX_MODELS], borrowed; NULL = free slot */
+    ac_workspace **ws;         /* [AC_SCHED_MAX_MODELS], owned; used by the dispatcher only */
+    int running_model;         /* slot of the batch being run, -1 when none (guarded by mu) */
+    pthread_cond_t batch_done; /* a batch finished (remove_model waits for its slot's) */
     ac_sched_config cfg;
 
     pthread_mutex_t mu;        /* guards everything below */
@@ -132,6 +134,13 @@ static void *dispatcher(void *arg)
             pthread_cond_wait(&s->work, &s->mu);
             continue;
         }
+        if (s->cfg.hold && !s->shutting) {
+            /* a test's pause point: the queue fills while the dispatcher is held */
+            pthread_mutex_unlock(&s->mu);
+            s->cfg.hold();
+            pthread_mutex_lock(&s->mu);
+            if (!s->head) continue;
+        }
         int model = s->head->model;
         /* Wait for the batch to fill unless draining: the oldest job's age bounds the wait. */
         if (!s->shutting && s->queued_windows[model] < (size_t)s->cfg.max_batch) {
@@ -144,9 +153,12 @@ static void *dispatcher(void *arg)
         }
         size_t windows;
         int nb = take_batch(s, model, &windows);
+        s->running_model = model;
         pthread_mutex_unlock(&s->mu);
         run_batch(s, model, nb, windows);
         pthread_mutex_lock(&s->mu);
+        s->running_model = -1;
+        pthread_cond_broadcast(&s->batch_done);
     }
     s->stopped = 1;
     pthread_cond_broadcast(&s->stopped_cv);
@@ -157,7 +169,7 @@ static void *dispatcher(void *arg)
 static void destroy(ac_scheduler *s)
 {
     if (s->ws)
-        for (int i = 0; i < s->n_models; i++) ac_workspace_free(s->ws[i]);
+        for (int i = 0; i < AC_SCHED_MAX_MODELS; i++) ac_workspace_free(s->ws[i]);
     free(s->ws);
     free(s->models);
     free(s->pool);
@@ -173,8 +185,8 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
                               const ac_sched_config *cfg, ac_scheduler **out, char *err)
 {
     *out = NULL;
-    if (!models || n_models < 1 || !cfg)
-        return ac_fail(err, AC_ERR_INVALID_ARG, "scheduler needs at least one model");
+    if (!models || n_models < 1 || n_models > AC_SCHED_MAX_MODELS || !cfg)
+        return ac_fail(err, AC_ERR_INVALID_ARG, "scheduler needs 1 to %d models", AC_SCHED_MAX_MODELS);
     if (cfg->queue_size < 1 || cfg->max_batch < 1 || cfg->max_wait_ms < 0 || cfg->threads < 0)
         return ac_fail(err, AC_ERR_INVALID_ARG,
                        "queue size %d, max batch %d, max wait %g ms, threads %d out of range",
@@ -184,9 +196,10 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
     s->n_models = n_models;
     s->cfg = *cfg;
     size_t q = (size_t)cfg->queue_size;
-    s->models = calloc((size_t)n_models, sizeof *s->models);
-    s->ws = calloc((size_t)n_models, sizeof *s->ws);
-    s->queued_windows = calloc((size_t)n_models, sizeof *s->queued_windows);
+    s->running_model = -1;
+    s->models = calloc(AC_SCHED_MAX_MODELS, sizeof *s->models);
+    s->ws = calloc(AC_SCHED_MAX_MODELS, sizeof *s->ws);
+    s->queued_windows = calloc(AC_SCHED_MAX_MODELS, sizeof *s->queued_windows);
     s->pool = calloc(q, sizeof *s->pool);
     s->batch = calloc(q, sizeof *s->batch);
     s->samples = calloc(q, sizeof *s->samples);
@@ -220,12 +233,14 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work, &ca);
     pthread_cond_init(&s->stopped_cv, &ca);
+    pthread_cond_init(&s->batch_done, &ca);
     pthread_condattr_destroy(&ca);
     int rc = pthread_create(&s->thread, NULL, dispatcher, s);
     if (rc) {
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->work);
         pthread_cond_destroy(&s->stopped_cv);
+        pthread_cond_destroy(&s->batch_done);
         destroy(s);
         return ac_fail(err, AC_ERR_NOMEM, "cannot start the dispatcher thread: %s", strerror(rc));
     }
@@ -236,10 +251,15 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
 ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, size_t n,
                               ac_job_done_fn done, void *user)
 {
-    if (!s || !done || !samples || model < 0 || model >= s->n_models) return AC_ERR_INVALID_ARG;
+    if (!s || !done || !samples || model < 0 || model >= AC_SCHED_MAX_MODELS) return AC_ERR_INVALID_ARG;
     if (n == 0) return AC_ERR_AUDIO_EMPTY;
-    /* Computed outside the lock: pure function of the immutable model. */
-    size_t windows = ac_model_windows(s->models[model], n, NULL, 0);
+    pthread_mutex_lock(&s->mu);
+    const ac_model *m = s->models[model];
+    pthread_mutex_unlock(&s->mu);
+    if (!m) return AC_ERR_INVALID_ARG;
+    /* Computed outside the lock: pure function of the immutable model (which the caller
+     * keeps registered until the job's callback has run). */
+    size_t windows = ac_model_windows(m, n, NULL, 0);
     pthread_mutex_lock(&s->mu);
     ac_status st = AC_OK;
     if (s->shutting) {
@@ -324,6 +344,44 @@ int ac_scheduler_shutdown(ac_scheduler *s, double timeout_ms)
     return done;
 }
 
+ac_status ac_scheduler_add_model(ac_scheduler *s, const ac_model *model, int *slot, char *err)
+{
+    *slot = -1;
+    if (!model) return ac_fail(err, AC_ERR_INVALID_ARG, "model is NULL");
+    int wb = ac_workspace_batch_for_budget(model, s->cfg.max_batch, s->cfg.threads, AC_SCHED_WORKSPACE_BUDGET);
+    ac_workspace *ws = NULL;
+    ac_status st = ac_workspace_create(model, wb, s->cfg.threads, &ws, err);
+    if (st) return st;
+    pthread_mutex_lock(&s->mu);
+    int i = 0;
+    while (i < AC_SCHED_MAX_MODELS && s->models[i]) i++;
+    if (i < AC_SCHED_MAX_MODELS) {
+        s->models[i] = model;
+        s->ws[i] = ws;
+        s->queued_windows[i] = 0;
+        if (i >= s->n_models) s->n_models = i + 1;
+        *slot = i;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (i == AC_SCHED_MAX_MODELS) {
+        ac_workspace_free(ws);
+        return ac_fail(err, AC_ERR_INVALID_ARG, "more than %d models at once", AC_SCHED_MAX_MODELS);
+    }
+    return AC_OK;
+}
+
+void ac_scheduler_remove_model(ac_scheduler *s, int slot)
+{
+    if (!s || slot < 0 || slot >= AC_SCHED_MAX_MODELS) return;
+    pthread_mutex_lock(&s->mu);
+    while (s->running_model == slot) pthread_cond_wait(&s->batch_done, &s->mu);
+    ac_workspace *ws = s->ws[slot];
+    s->ws[slot] = NULL;
+    s->models[slot] = NULL;
+    pthread_mutex_unlock(&s->mu);
+    ac_workspace_free(ws);
+}
+
 void ac_scheduler_free(ac_scheduler *s)
 {
     if (!s) return;
@@ -332,5 +390,6 @@ void ac_scheduler_free(ac_scheduler *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->stopped_cv);
+    pthread_cond_destroy(&s->batch_done);
     destroy(s);
 }

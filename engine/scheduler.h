@@ -51,7 +51,13 @@ typedef struct ac_sched_config {
                           * a clip longer than the cap is still served when the server is
                           * idle. Held memory is then at most 4 * max(max_samples, one clip)
                           * bytes. */
+    void (*hold)(void);  /* NULL, or a test's pause point: the dispatcher calls it before
+                          * it takes each batch (tests fill the queue deterministically) */
 } ac_sched_config;
+
+/* Model slots: the models given to create take slots 0..n_models-1; more can be added and
+ * removed while the scheduler runs (a server reloading its model files). */
+#define AC_SCHED_MAX_MODELS 256
 
 /* What the callback receives. Valid during the callback only, except `pred` (see above). */
 typedef struct ac_job_result {
@@ -79,6 +85,14 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
  * max_samples would be exceeded), AC_ERR_SHUTTING_DOWN. */
 ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, size_t n,
                               ac_job_done_fn done, void *user);
+
+/* Adds a model (borrowed until removed) with its own workspace; *slot is the index to
+ * submit jobs with. Any thread. */
+ac_status ac_scheduler_add_model(ac_scheduler *s, const ac_model *model, int *slot, char *err);
+/* Frees the slot's workspace and forgets the model. The caller guarantees that no job of
+ * this slot is queued or waiting for its callback; a batch of it still finishing is
+ * waited for. Not from a callback. */
+void ac_scheduler_remove_model(ac_scheduler *s, int slot);
 
 /* Jobs queued and not yet running. */
 int ac_scheduler_queue_depth(ac_scheduler *s);

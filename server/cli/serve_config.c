@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_INT, T_NUM, T_BYTES, T_STR, T_MODEL } opt_type;
+typedef enum { T_INT, T_NUM, T_BYTES, T_STR, T_MODEL, T_FLAG } opt_type;
 
 typedef struct opt {
     const char *flag;   /* long option name */
@@ -35,7 +35,8 @@ static const opt k_opts[] = {
     {"threads", "AUDIOCLASS_THREADS", T_INT, F(threads), "0", 0, 256, "N",
      "OpenMP threads per forward pass (0: all cores)"},
     {"http-threads", "AUDIOCLASS_HTTP_THREADS", T_INT, F(http_threads), "0", 0, 256, "N",
-     "HTTP worker threads; they also decode uploads (0: number of cores, at least 4)"},
+     "HTTP worker threads: parse, route and answer; decoding runs on --decode-threads\n"
+     "(0: number of cores, at least 2)"},
     {"queue-size", "AUDIOCLASS_QUEUE_SIZE", T_INT, F(queue_size), "256", 1, 1000000, "N",
      "decoded requests waiting for inference; beyond it: 503 + Retry-After"},
     {"max-batch", "AUDIOCLASS_MAX_BATCH", T_INT, F(max_batch), "32", 1, 4096, "N",
@@ -46,10 +47,18 @@ static const opt k_opts[] = {
      "requests that arrive during a forward pass form the next batch)"},
     {"max-body-bytes", "AUDIOCLASS_MAX_BODY_BYTES", T_BYTES, F(max_body_bytes), "20M", 1,
      4294967296.0, "BYTES", "largest upload (K/M/G suffixes = KiB/MiB/GiB); beyond it: 413"},
-    {"max-upload-bytes", "AUDIOCLASS_MAX_UPLOAD_BYTES", T_BYTES, F(max_upload_bytes), "256M", 0,
+    {"max-memory", "AUDIOCLASS_MAX_MEMORY", T_BYTES, F(max_memory), "512M", 0,
      1099511627776.0, "BYTES",
-     "memory for upload bodies being received, all connections together (0: no limit);\n"
-     "an upload that would exceed it: 503 + Retry-After"},
+     "memory all requests together may hold: upload bodies, decoded audio until it is\n"
+     "freed, answers until sent (0: no limit); a request that would exceed it: 503 +\n"
+     "Retry-After; one that could never fit: 413"},
+    {"max-upload-bytes", "AUDIOCLASS_MAX_UPLOAD_BYTES", T_BYTES, F(max_memory), NULL, 0,
+     1099511627776.0, "BYTES", "old name of --max-memory"},
+    {"decode-threads", "AUDIOCLASS_DECODE_THREADS", T_INT, F(decode_threads), "0", 0, 256, "N",
+     "threads that decode uploads, off the HTTP threads (0: number of cores, at least 2)"},
+    {"strict", "AUDIOCLASS_STRICT", T_FLAG, F(strict), NULL, 0, 1, "",
+     "refuse to start (or to reload on SIGHUP) when any model file is bad; without it a\n"
+     "bad file is skipped, logged and listed as failed in /models"},
     {"max-queue-bytes", "AUDIOCLASS_MAX_QUEUE_BYTES", T_BYTES, F(max_queue_bytes), "1G", 0,
      1099511627776.0, "BYTES",
      "memory for decoded audio waiting for or in inference (4 bytes a sample; 0: no\n"
@@ -99,10 +108,11 @@ void serve_config_usage(FILE *f)
     for (int i = 0; i < N_OPTS; i++) {
         const opt *o = &k_opts[i];
         char head[64];
-        snprintf(head, sizeof head, "--%s %s", o->flag, o->arg);
+        snprintf(head, sizeof head, "--%s%s%s", o->flag, o->arg[0] ? " " : "", o->arg);
         fprintf(f, "  %-28s ", head);
         wrap(f, o->help, 31, 48);
-        fprintf(f, "\n  %-28s [env %s; default %s]\n", "", o->env, o->def ? o->def : "unset");
+        fprintf(f, "\n  %-28s [env %s; default %s]\n", "", o->env,
+                o->def ? o->def : o->type == T_FLAG ? "off" : "unset");
     }
     fprintf(f, "  %-28s this text\n", "--help");
 }
@@ -191,6 +201,16 @@ static int set_value(serve_config *c, const opt *o, const char *val, const char 
         }
         return add_model(c, val, strlen(val), src);
     }
+    if (o->type == T_FLAG) {
+        /* a flag sets 1; the environment says 1/0 or true/false */
+        int on = !strcmp(val, "1") || !strcasecmp(val, "true") || !strcasecmp(val, "yes");
+        if (!on && strcmp(val, "0") && strcasecmp(val, "false") && strcasecmp(val, "no")) {
+            fprintf(stderr, "audioclass serve: %s: \"%s\" is not 1/0 or true/false\n", src, val);
+            return -1;
+        }
+        *(int *)field = on;
+        return 0;
+    }
     double v;
     if (parse_number(val, o->type, &v) || v < o->min || v > o->max) {
         fprintf(stderr, "audioclass serve: %s: \"%s\" is not a %s in [%g, %g]\n", src, val,
@@ -213,7 +233,9 @@ int serve_config_parse(int argc, char **argv, serve_config *c)
     }
     struct option lopts[N_OPTS + 2];
     for (int i = 0; i < N_OPTS; i++)
-        lopts[i] = (struct option){k_opts[i].flag, required_argument, NULL, 256 + i};
+        lopts[i] = (struct option){k_opts[i].flag,
+                                   k_opts[i].type == T_FLAG ? no_argument : required_argument, NULL,
+                                   256 + i};
     lopts[N_OPTS] = (struct option){"help", no_argument, NULL, 'h'};
     lopts[N_OPTS + 1] = (struct option){0, 0, 0, 0};
     int env_models = c->n_models, flag_models = 0, ch;
@@ -232,7 +254,7 @@ int serve_config_parse(int argc, char **argv, serve_config *c)
         snprintf(src, sizeof src, "--%s", o->flag);
         /* --model flags replace the environment's list rather than adding to it. */
         if (o->type == T_MODEL && flag_models++ == 0 && env_models) c->n_models = 0;
-        if (set_value(c, o, optarg, src)) return 2;
+        if (set_value(c, o, o->type == T_FLAG ? "1" : optarg, src)) return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "audioclass serve: unexpected argument \"%s\"\n", argv[optind]);

@@ -29,7 +29,10 @@ typedef struct serve_config {
     double max_batch_wait_ms;
     double max_body_bytes;          /* double so that 1G etc. parse uniformly; whole bytes */
     double max_queue_bytes;         /* decoded audio held by the scheduler; 0 = no limit */
-    double max_upload_bytes;        /* upload bodies held by all connections; 0 = no limit */
+    double max_memory;              /* bytes all requests hold (bodies, decoded audio, answers);
+                                     * 0 = no limit (--max-upload-bytes is its old name) */
+    int decode_threads;             /* decode pool; 0 = number of cores, at least 2 */
+    int strict;                     /* a bad model file stops start-up / refuses a reload */
     double max_audio_seconds;
     int request_timeout_s;          /* idle connection timeout; 0 = none */
     int max_connections;

@@ -1,4 +1,5 @@
-/* registry.c - loads the served models (named list or directory scan) and finds them. */
+/* registry.c - loads the served models (named list or directory scan) into reference-counted
+ * snapshots, and the holder a reload swaps. */
 #include "registry.h"
 
 #include <dirent.h>
@@ -11,7 +12,24 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const registry_entry *)a)->name, ((const registry_entry *)b)->name);
 }
 
-static ac_status add(registry *r, const char *name, const char *path, char *err)
+static void free_snapshot(registry *r)
+{
+    for (int i = 0; i < r->n; i++) ac_model_free(r->models[i].model);
+    free(r->models);
+    free(r->failed);
+    free(r);
+}
+
+static int find_failed(const registry *r, const char *name)
+{
+    for (int i = 0; i < r->n_failed; i++)
+        if (!strcmp(r->failed[i].name, name)) return i;
+    return -1;
+}
+
+/* Adds one model file. A name problem is always an error; a file that does not load is an
+ * error with `strict`, otherwise it is recorded in r->failed. */
+static ac_status add(registry *r, const char *name, const char *path, int strict, char *err)
 {
     /* Names appear in URLs, JSON and metric labels: keep them to a safe alphabet. */
     if (!name[0] || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -19,22 +37,36 @@ static ac_status add(registry *r, const char *name, const char *path, char *err)
         return ac_fail(err, AC_ERR_INVALID_ARG,
                        "model name \"%s\" (%s) may only contain letters, digits, '.', '_', '-'",
                        name, path);
-    if (registry_find(r, name) >= 0)
+    if (registry_find(r, name) >= 0 || find_failed(r, name) >= 0)
         return ac_fail(err, AC_ERR_INVALID_ARG, "two models are named \"%s\"", name);
+    char lerr[AC_ERR_LEN];
+    ac_model *m = NULL;
+    ac_status st = ac_model_load(path, &m, lerr);
+    if (st) {
+        if (strict) return ac_fail(err, st, "%s: %s", path, lerr);
+        registry_failed *f = realloc(r->failed, (size_t)(r->n_failed + 1) * sizeof *f);
+        if (!f) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+        r->failed = f;
+        f = &r->failed[r->n_failed++];
+        snprintf(f->name, sizeof f->name, "%s", name);
+        snprintf(f->error, sizeof f->error, "%.150s: %s", path, lerr);
+        return AC_OK;
+    }
     registry_entry *e = realloc(r->models, (size_t)(r->n + 1) * sizeof *e);
-    if (!e) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+    if (!e) {
+        ac_model_free(m);
+        return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+    }
     r->models = e;
-    e = &r->models[r->n];
+    e = &r->models[r->n++];
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
-    char lerr[AC_ERR_LEN];
-    ac_status st = ac_model_load(path, &e->model, lerr);
-    if (st) return ac_fail(err, st, "%s: %s", path, lerr);
-    r->n++;
+    e->model = m;
+    e->slot = -1;
     return AC_OK;
 }
 
-static ac_status scan_dir(const char *dir, registry *r, char *err)
+static ac_status scan_dir(const char *dir, registry *r, int strict, char *err)
 {
     DIR *d = opendir(dir);
     if (!d) return ac_fail(err, AC_ERR_IO, "cannot open models directory %s", dir);
@@ -50,27 +82,66 @@ static ac_status scan_dir(const char *dir, registry *r, char *err)
         memcpy(name, de->d_name, len - elen);
         name[len - elen] = 0;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        st = add(r, name, path, err);
+        st = add(r, name, path, strict, err);
     }
     closedir(d);
-    if (st == AC_OK && r->n == 0)
-        st = ac_fail(err, AC_ERR_NOT_FOUND, "no *.safetensors model in %s (use --model NAME=PATH)", dir);
     return st;
 }
 
-ac_status registry_load(const serve_config *c, registry *r, char *err)
+ac_status registry_load(const serve_config *c, registry **out, char *err)
 {
-    memset(r, 0, sizeof *r);
+    *out = NULL;
+    registry *r = calloc(1, sizeof *r);
+    if (!r) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+    atomic_init(&r->refs, 1);
     ac_status st = AC_OK;
-    if (c->n_models == 0) st = scan_dir(c->models_dir, r, err);
+    if (c->n_models == 0) st = scan_dir(c->models_dir, r, c->strict, err);
     for (int i = 0; i < c->n_models && st == AC_OK; i++)
-        st = add(r, c->models[i].name, c->models[i].path, err);
+        st = add(r, c->models[i].name, c->models[i].path, c->strict, err);
+    if (st == AC_OK && r->n == 0) {
+        if (r->n_failed)
+            st = ac_fail(err, AC_ERR_BAD_MODEL, "no model could be loaded (%s)", r->failed[0].error);
+        else if (c->n_models == 0)
+            st = ac_fail(err, AC_ERR_NOT_FOUND, "no *.safetensors model in %s (use --model NAME=PATH)",
+                         c->models_dir);
+    }
     if (st) {
-        registry_free(r);
+        free_snapshot(r);
         return st;
     }
     qsort(r->models, (size_t)r->n, sizeof *r->models, by_name);
+    *out = r;
     return AC_OK;
+}
+
+ac_status registry_reload(const serve_config *c, const registry *old, registry **out, char *err)
+{
+    ac_status st = registry_load(c, out, err);
+    if (st) return st;
+    for (int i = 0; i < (*out)->n_failed; i++) {
+        const registry_failed *f = &(*out)->failed[i];
+        if (old && registry_find(old, f->name) >= 0) {
+            st = ac_fail(err, AC_ERR_BAD_MODEL, "model \"%s\" would be replaced by a bad file: %s",
+                         f->name, f->error);
+            registry_release(*out);
+            *out = NULL;
+            return st;
+        }
+    }
+    return AC_OK;
+}
+
+registry *registry_retain(registry *r)
+{
+    if (r) atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+void registry_release(registry *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
+    if (r->on_free) r->on_free(r->on_free_user, r);
+    free_snapshot(r);
 }
 
 int registry_find(const registry *r, const char *name)
@@ -91,10 +162,32 @@ void registry_names(const registry *r, char *buf, size_t len)
     }
 }
 
-void registry_free(registry *r)
+void registry_holder_init(registry_holder *h, registry *r)
 {
-    if (!r) return;
-    for (int i = 0; i < r->n; i++) ac_model_free(r->models[i].model);
-    free(r->models);
-    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&h->mu, NULL);
+    h->cur = r;
+}
+
+registry *registry_holder_get(registry_holder *h)
+{
+    pthread_mutex_lock(&h->mu);
+    registry *r = registry_retain(h->cur);
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+void registry_holder_swap(registry_holder *h, registry *r)
+{
+    pthread_mutex_lock(&h->mu);
+    registry *old = h->cur;
+    h->cur = r;
+    pthread_mutex_unlock(&h->mu);
+    registry_release(old);
+}
+
+void registry_holder_destroy(registry_holder *h)
+{
+    registry_release(h->cur);
+    h->cur = NULL;
+    pthread_mutex_destroy(&h->mu);
 }

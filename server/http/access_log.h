@@ -10,4 +10,12 @@
  * and releases the reference (fields may be NULL). */
 void log_line(const char *event, json_t *fields);
 
+/* Makes every line on stderr JSON: fd 2 becomes a pipe whose lines (what libraries such as
+ * libmpg123 print) a thread logs as {"event":"library","message":...}, at most 200 a
+ * second; log_line itself writes to the real stderr. Not in sanitizer builds (their reports
+ * must reach fd 2 as they are). Call once from the main thread; log_capture_stop restores
+ * fd 2 and logs what is left. */
+void log_capture_stderr(void);
+void log_capture_stop(void);
+
 #endif

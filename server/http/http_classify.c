@@ -1,5 +1,6 @@
-/* http_classify.c - POST /classify: parameters, body (raw or multipart) under the size
- * limit, decode on the HTTP worker, submit to the scheduler, suspend; answer on resume. */
+/* http_classify.c - POST /classify: parameters, body (raw or multipart) under the size and
+ * memory limits, decode on the decode pool (connection suspended), submit to the scheduler;
+ * answer on resume. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,38 +8,49 @@
 #include <strings.h>
 
 #include "http_internal.h"
+#include "multipart.h"
 #include "result_json.h"
+#include "test_hooks.h"
 
 #define DEFAULT_TOP_K 5
 #define MAX_TOP_K 1000
 
-/* --max-upload-bytes: raises this request's share of the server-wide pool of upload memory
- * to `bytes`. Returns 0, or -1 when that would take the pool over the limit. */
-static int reserve_upload(request *rq, size_t bytes)
+int mem_hold(request *rq, size_t *slot, size_t bytes)
 {
     http_server *s = rq->srv;
-    if (bytes <= rq->reserved) return 0;
-    const size_t more = bytes - rq->reserved, limit = (size_t)s->cfg->max_upload_bytes;
-    size_t now = atomic_load(&s->upload_bytes);
+    if (bytes <= *slot) {
+        atomic_fetch_sub(&s->mem_held, *slot - bytes);
+        *slot = bytes;
+        return 0;
+    }
+    const size_t more = bytes - *slot, limit = (size_t)s->cfg->max_memory;
+    size_t now = atomic_load(&s->mem_held);
     do {
         if (limit && (now > limit || more > limit - now)) return -1;
-    } while (!atomic_compare_exchange_weak(&s->upload_bytes, &now, now + more));
-    rq->reserved = bytes;
+    } while (!atomic_compare_exchange_weak(&s->mem_held, &now, now + more));
+    *slot = bytes;
     return 0;
 }
 
-/* Frees the body buffer and gives its reservation back. */
+void mem_release_all(request *rq)
+{
+    mem_hold(rq, &rq->held_body, 0);
+    mem_hold(rq, &rq->held_audio, 0);
+    mem_hold(rq, &rq->held_answer, 0);
+}
+
+/* Frees the body buffer and gives its memory back. */
 static void drop_body(request *rq)
 {
     free(rq->body);
     rq->body = NULL;
-    rq->len = rq->cap = 0;
-    atomic_fetch_sub(&rq->srv->upload_bytes, rq->reserved);
-    rq->reserved = 0;
+    rq->audio_bytes = NULL;
+    rq->len = rq->cap = rq->audio_len = 0;
+    mem_hold(rq, &rq->held_body, 0);
 }
 
 /* Appends to the body, enforcing --max-body-bytes on what actually arrives (chunked
- * uploads carry no Content-Length to check up front) and --max-upload-bytes on the buffer.
+ * uploads carry no Content-Length to check up front) and --max-memory on the buffer.
  * Returns 0, -1 when over either (the body is dropped), -2 when out of memory. */
 static int append(request *rq, const char *data, size_t n)
 {
@@ -52,8 +64,8 @@ static int append(request *rq, const char *data, size_t n)
         size_t cap = rq->cap ? rq->cap : 64 * 1024;
         while (cap < rq->len + n) cap *= 2;
         if (cap > limit) cap = limit;
-        if (rq->reserved >= rq->len + n) cap = rq->reserved; /* Content-Length: one buffer */
-        if (reserve_upload(rq, cap) != 0) {
+        if (rq->held_body >= rq->len + n) cap = rq->held_body; /* Content-Length: one buffer */
+        if (mem_hold(rq, &rq->held_body, cap) != 0) {
             rq->no_room = 1;
             drop_body(rq);
             return -1;
@@ -67,20 +79,6 @@ static int append(request *rq, const char *data, size_t n)
     return 0;
 }
 
-/* MHD_PostProcessor callback: collects field `file`, ignores other fields. */
-static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *filename, const char *content_type,
-                               const char *transfer_encoding, const char *data, uint64_t off,
-                               size_t size)
-{
-    request *rq = cls;
-    if (!key || strcmp(key, "file")) return MHD_YES;
-    if (off == 0) rq->n_file_parts++; /* a new part starts at offset 0 */
-    if (rq->n_file_parts > 1) return MHD_YES; /* answered as an error at the end */
-    if (size == 0) return MHD_YES;
-    return append(rq, data, size) == 0 ? MHD_YES : MHD_NO;
-}
-
 static enum MHD_Result too_large(request *rq)
 {
     return reply_error(rq, hs_from_error(HS_BODY_TOO_LARGE), "body is larger than %.0f bytes",
@@ -90,7 +88,7 @@ static enum MHD_Result too_large(request *rq)
 static enum MHD_Result no_room(request *rq)
 {
     return reply_status(rq, AC_ERR_QUEUE_FULL,
-                        "uploads being received fill --max-upload-bytes; retry later");
+                        "requests in progress hold the memory --max-memory allows; retry later");
 }
 
 enum MHD_Result classify_begin(request *rq)
@@ -128,14 +126,17 @@ enum MHD_Result classify_begin(request *rq)
         errno = 0;
         unsigned long long v = strtoull(cl, &end, 10);
         if (errno || *end || (double)v > cfg->max_body_bytes) return too_large(rq);
+        if (cfg->max_memory > 0 && (double)v > cfg->max_memory)
+            return reply_error(rq, hs_from_error(HS_BODY_TOO_LARGE),
+                               "body of %llu bytes is larger than --max-memory (%.0f bytes)", v,
+                               cfg->max_memory);
         /* the whole announced body is held in memory: reserve it now or refuse it unread */
-        if (reserve_upload(rq, (size_t)v) != 0) return no_room(rq);
+        if (mem_hold(rq, &rq->held_body, (size_t)v) != 0) return no_room(rq);
     }
     if (rq->media == MEDIA_MULTIPART) {
-        rq->pp = MHD_create_post_processor(rq->conn, 64 * 1024, on_part, rq);
-        if (!rq->pp)
-            return reply_error(rq, hs_from_error(HS_BAD_REQUEST),
-                               "multipart/form-data without a usable boundary");
+        char why[128];
+        if (mp_boundary(ct, rq->boundary, why, sizeof why))
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "multipart/form-data: %s", why);
     }
     rq->state = RQ_READING;
     return MHD_YES;
@@ -147,7 +148,8 @@ static void on_job_done(void *user, ac_job_result *r)
     request *rq = user;
     rq->result = *r; /* takes the prediction */
     if (r->batch_pos == 0) /* once per batch */
-        metrics_batch(r->model, r->batch_jobs, r->batch_windows, r->inference_ms / 1e3);
+        metrics_batch(rq->reg->models[rq->model].name, r->batch_jobs, r->batch_windows,
+                      r->inference_ms / 1e3);
     pthread_mutex_lock(&rq->srv->resume_mu);
     rq->state = RQ_DONE;
     struct MHD_Connection *c = rq->conn;
@@ -157,55 +159,119 @@ static void on_job_done(void *user, ac_job_result *r)
     MHD_resume_connection(c);
 }
 
-/* The whole body is here: decode it, then queue the clip. */
+/* The decode budget: decoded audio is held from --max-memory as its buffer grows. */
+static ac_status audio_reserve(void *user, size_t bytes, char *err)
+{
+    request *rq = user;
+    double limit = rq->srv->cfg->max_memory;
+    if (limit > 0 && (double)bytes > limit)
+        return ac_fail(err, AC_ERR_AUDIO_TOO_LONG,
+                       "decoded audio needs more than %zu bytes, over --max-memory (%.0f bytes)",
+                       bytes, limit);
+    if (mem_hold(rq, &rq->held_audio, bytes) != 0)
+        return ac_fail(err, AC_ERR_QUEUE_FULL,
+                       "decoded audio (%zu bytes) does not fit in --max-memory (%.0f bytes) "
+                       "beside the requests in progress; retry later", bytes, limit);
+    return AC_OK;
+}
+
+/* A decode pool task: decode, then queue the clip (or store the failure) and resume. */
+static void decode_task(void *arg)
+{
+    request *rq = arg;
+    http_server *s = rq->srv;
+    test_hold("decode");
+    const registry_entry *e = &rq->reg->models[rq->model];
+    ac_decode_opts o = {.target_rate = ac_model_get_info(e->model)->sample_rate,
+                        .max_seconds = s->cfg->max_audio_seconds, .reserve = audio_reserve,
+                        .user = rq};
+    double t = http_now_ms();
+    ac_status st = ac_audio_decode_opts(rq->audio_bytes, rq->audio_len, &o, &rq->audio,
+                                        rq->decode_err);
+    rq->decode_ms = http_now_ms() - t;
+    drop_body(rq);
+    if (st) mem_hold(rq, &rq->held_audio, 0);
+    atomic_fetch_sub(&s->decoding, 1);
+
+    pthread_mutex_lock(&s->resume_mu);
+    if (st == AC_OK) {
+        st = ac_scheduler_submit(s->sched, e->slot, rq->audio.samples, rq->audio.n, on_job_done, rq);
+        if (st == AC_OK) {
+            rq->state = RQ_QUEUED; /* the job's callback resumes the connection */
+            pthread_mutex_unlock(&s->resume_mu);
+            return;
+        }
+        snprintf(rq->decode_err, sizeof rq->decode_err, "%s",
+                 st == AC_ERR_QUEUE_FULL ? "inference queue is full, retry later" : "");
+    }
+    rq->decode_st = st;
+    rq->state = RQ_DONE;
+    struct MHD_Connection *c = rq->conn;
+    pthread_mutex_unlock(&s->resume_mu);
+    MHD_resume_connection(c);
+}
+
+/* Multipart: the one field `file` is the audio (a slice of the body). */
+typedef struct file_pick { const char *data; size_t len; int n; } file_pick;
+static int pick_file(void *user, const mp_part *p)
+{
+    file_pick *f = user;
+    if (strcmp(p->name, "file")) return 0;
+    if (f->n++ == 0) f->data = p->data, f->len = p->len;
+    return 0;
+}
+
+/* The whole body is here: check it, then hand it to the decode pool. */
 static enum MHD_Result finish_body(request *rq)
 {
     http_server *s = rq->srv;
-    if (rq->pp) {
-        /* Flushes the last part. MHD_NO: the body ended inside a part (no closing
-         * boundary), so the file is cut short: refuse it rather than classify a fragment. */
-        if (MHD_destroy_post_processor(rq->pp) != MHD_YES) rq->pp_failed = 1;
-        rq->pp = NULL;
-    }
     if (rq->status) return MHD_YES; /* already answered (body over the limit) */
     if (rq->too_large) return too_large(rq);
     if (rq->no_room) return no_room(rq);
-    if (rq->pp_failed)
-        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "malformed multipart/form-data body");
-    if (rq->media == MEDIA_MULTIPART && rq->n_file_parts == 0)
-        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "multipart body has no field \"file\"");
-    if (rq->n_file_parts > 1)
-        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "send one field \"file\" per request");
-
-    /* Decoding runs here, on the MHD worker thread: it is bounded by the body and duration
-     * limits, and keeping it off the dispatcher keeps inference batches flowing. */
-    const registry_entry *e = &s->reg->models[rq->model];
-    char err[AC_ERR_LEN];
-    double t = http_now_ms();
-    ac_status st = ac_audio_decode(rq->body, rq->len, ac_model_get_info(e->model)->sample_rate,
-                                   s->cfg->max_audio_seconds, &rq->audio, err);
-    rq->decode_ms = http_now_ms() - t;
-    drop_body(rq);
-    if (st) return reply_status(rq, st, err);
-
+    rq->audio_bytes = rq->body;
+    rq->audio_len = rq->len;
+    if (rq->media == MEDIA_MULTIPART) {
+        file_pick f = {0};
+        char why[128];
+        if (mp_parse(rq->body ? rq->body : "", rq->len, rq->boundary, pick_file, &f, why, sizeof why))
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "malformed multipart/form-data body: %s", why);
+        if (f.n == 0)
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "multipart body has no field \"file\"");
+        if (f.n > 1)
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "send one field \"file\" per request");
+        rq->audio_bytes = f.data;
+        rq->audio_len = f.len;
+    }
+    /* Decoding runs on the decode pool, never on this MHD thread: a slow decode must not
+     * hold up /healthz or other connections served by the same thread. */
     pthread_mutex_lock(&s->resume_mu);
-    st = ac_scheduler_submit(s->sched, rq->model, rq->audio.samples, rq->audio.n, on_job_done, rq);
-    if (st == AC_OK) {
-        rq->state = RQ_QUEUED;
+    atomic_fetch_add(&s->decoding, 1);
+    int ok = dp_submit(s->decoders, decode_task, rq) == 0;
+    if (ok) {
+        rq->state = RQ_DECODING;
         MHD_suspend_connection(rq->conn);
+    } else {
+        atomic_fetch_sub(&s->decoding, 1);
     }
     pthread_mutex_unlock(&s->resume_mu);
-    if (st == AC_OK) return MHD_YES;
-    return reply_status(rq, st, st == AC_ERR_QUEUE_FULL ? "inference queue is full, retry later" : NULL);
+    if (ok) return MHD_YES;
+    drop_body(rq);
+    return reply_status(rq, AC_ERR_QUEUE_FULL, "every decoder is busy and the decode queue is full, retry later");
 }
 
 static enum MHD_Result answer(request *rq)
 {
-    http_server *s = rq->srv;
     ac_job_result *r = &rq->result;
+    /* The samples are not needed any more: free them before the answer is built, so a
+     * request never holds its audio and its answer at once. */
+    free(rq->audio.samples);
+    rq->audio.samples = NULL;
+    mem_hold(rq, &rq->held_audio, 0);
+    if (rq->decode_st) return reply_status(rq, rq->decode_st, rq->decode_err);
     if (r->status) return reply_status(rq, r->status, r->err);
-    const registry_entry *e = &s->reg->models[rq->model];
+    const registry_entry *e = &rq->reg->models[rq->model];
     json_t *o = ac_result_json(e->name, e->model, &rq->audio, &r->pred, rq->top_k, rq->segments);
+    ac_prediction_free(&r->pred);
     if (!o) return reply_status(rq, AC_ERR_NOMEM, "out of memory building the response");
     double total = http_now_ms() - rq->t0_ms;
     json_object_set_new(o, "timing_ms",
@@ -213,9 +279,21 @@ static enum MHD_Result answer(request *rq)
                                   "inference", r->inference_ms, "total", total));
     json_object_set_new(o, "request_id", json_string(rq->id));
     const ac_audio *a = &rq->audio;
-    metrics_classified(rq->model, rq->decode_ms / 1e3, r->queue_ms / 1e3,
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    if (!text) return reply_status(rq, AC_ERR_NOMEM, "out of memory building the response");
+    size_t len = strlen(text);
+    /* the answer is held until it is sent: it counts against --max-memory too */
+    if (mem_hold(rq, &rq->held_answer, len + 1) != 0) {
+        free(text);
+        return reply_status(rq, AC_ERR_QUEUE_FULL,
+                            "the answer does not fit in --max-memory beside the requests in "
+                            "progress; retry later");
+    }
+    metrics_classified(e->name, rq->decode_ms / 1e3, r->queue_ms / 1e3,
                        a->src_rate ? (double)a->src_frames / a->src_rate : 0.0);
-    return reply_json(rq, 200, o);
+    text[len++] = '\n'; /* replaces the NUL, as reply_json does */
+    return reply_owned(rq, 200, "application/json", text, len);
 }
 
 enum MHD_Result classify_step(request *rq, const char *data, size_t *size)
@@ -224,21 +302,18 @@ enum MHD_Result classify_step(request *rq, const char *data, size_t *size)
         size_t n = *size;
         *size = 0;
         rq->bytes_in += n;
-        if (rq->too_large || rq->no_room || rq->pp_failed) {
+        if (rq->too_large || rq->no_room) {
             /* MHD (0.9.x) cannot answer in the middle of a body, so an oversized chunked
              * upload is read and dropped, then answered 413 (503 for no room). A client that
              * keeps sending far past the limit is cut off instead of being read forever. */
             double limit = rq->srv->cfg->max_body_bytes;
             return (double)rq->bytes_in > 2 * limit + 1048576.0 ? MHD_NO : MHD_YES;
         }
-        int rc;
-        if (rq->pp) {
-            rc = MHD_post_process(rq->pp, data, n) == MHD_YES ? 0 : (rq->too_large || rq->no_room ? -1 : -3);
-            if (rc == -3) rq->pp_failed = 1;
-        } else {
-            rc = append(rq, data, n);
+        if (append(rq, data, n) == -2) {
+            /* out of memory for the body: read and drop the rest, answer 503 at the end */
+            rq->no_room = 1;
+            drop_body(rq);
         }
-        if (rc == -2) return MHD_NO; /* out of memory: drop the connection */
         return MHD_YES;
     }
     pthread_mutex_lock(&rq->srv->resume_mu);
@@ -247,6 +322,7 @@ enum MHD_Result classify_step(request *rq, const char *data, size_t *size)
     switch (state) {
     case RQ_READING: return finish_body(rq);
     case RQ_DONE: return answer(rq);
+    case RQ_DECODING:
     case RQ_QUEUED: break; /* not resumed yet: nothing to do */
     }
     return MHD_YES;
@@ -254,8 +330,6 @@ enum MHD_Result classify_step(request *rq, const char *data, size_t *size)
 
 void classify_cleanup(request *rq)
 {
-    if (rq->pp) MHD_destroy_post_processor(rq->pp);
-    rq->pp = NULL;
     drop_body(rq);
     ac_audio_free(&rq->audio);
     ac_prediction_free(&rq->result.pred);

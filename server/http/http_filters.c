@@ -20,7 +20,7 @@ enum MHD_Result route_filters(request *rq)
     if (n_s && (n = http_parse_int(n_s, AC_FILTERS_MIN_FREQS, AC_FILTERS_MAX_FREQS)) < 0)
         return http_bad_param(rq, "n (frequencies) must be a whole number from 8 to 4096, not \"%s\"", n_s);
     int svg = format && !strcmp(format, "svg");
-    const registry_entry *e = &rq->srv->reg->models[model];
+    const registry_entry *e = &rq->reg->models[model];
     char *text, err[AC_ERR_LEN];
     size_t len;
     ac_status st = filters_cache_get(rq->srv->filters, e->name, e->model, layer, (ac_filters_mode)mode, (int)n,

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "decode_pool.h"
 #include "filters_cache.h"
 #include "http_server.h"
 #include "http_status.h"
@@ -16,15 +17,21 @@
 
 struct http_server {
     const serve_config *cfg;
-    const registry *reg;
+    registry_holder *regs;    /* the current model set; each request holds its snapshot */
     ac_scheduler *sched;
+    decode_pool *decoders;    /* decoding runs here, never on MHD's threads */
     const auth *auth;
     filters_cache *filters;   /* GET /filters results, computed once per key */
     struct MHD_Daemon *daemon;
     int port;
     atomic_int draining;
     atomic_int in_flight;
-    atomic_size_t upload_bytes; /* body buffers reserved by all requests (--max-upload-bytes) */
+    atomic_size_t mem_held;   /* bytes all requests hold: bodies, decoded audio, answers
+                               * (--max-memory) */
+    atomic_int connections;   /* open connections (ours to limit: see accept_policy) */
+    atomic_int decoding;      /* uploads being decoded (a gauge in /metrics) */
+    struct MHD_Response *oom; /* a prebuilt 503 out_of_memory for when nothing else can be built */
+    char start_error[256];    /* MHD's last message while starting (why the port failed) */
     /* Orders "submit + suspend" in the handler before "resume" in the job callback: MHD
      * must never be asked to resume a connection that is not yet suspended. */
     pthread_mutex_t resume_mu;
@@ -33,14 +40,17 @@ struct http_server {
 /* Where a POST /classify stands. */
 typedef enum rq_state {
     RQ_READING,   /* receiving the body */
-    RQ_QUEUED,    /* decoded, submitted, connection suspended */
-    RQ_DONE,      /* callback stored the result; connection resumed */
+    RQ_DECODING,  /* handed to the decode pool, connection suspended */
+    RQ_QUEUED,    /* decoded, submitted to the scheduler, connection suspended */
+    RQ_DONE,      /* decode failed or the job is done; connection resumed */
 } rq_state;
 
 /* One HTTP request; MHD's per-request pointer. Freed when MHD reports it complete. */
 typedef struct request {
     http_server *srv;
+    registry *reg;            /* the model set this request started with (a reference) */
     struct MHD_Connection *conn;
+    int entered;              /* the access handler has seen it */
     char id[REQUEST_ID_MAX + 1];
     char method[16];
     char path[128];           /* truncated copy, for logs */
@@ -50,20 +60,26 @@ typedef struct request {
     int status;               /* HTTP status queued; 0 = none yet */
     const char *allow;        /* Allow header for 405 / OPTIONS, or NULL */
     int preflight;            /* OPTIONS: add the CORS preflight headers */
+    int close;                /* answer with Connection: close (bad framing) */
+    int nul;                  /* a NUL byte was in the path or a value */
+    int n_params;             /* query parameters counted in the raw target when too many */
     size_t bytes_in;          /* body bytes received */
 
     /* POST /classify */
     int model;                /* registry index, -1 until known */
     int top_k, segments;
     media_kind media;
-    struct MHD_PostProcessor *pp;
-    int pp_failed, n_file_parts;
-    char *body;               /* raw audio bytes (multipart: the `file` part) */
+    char boundary[72];        /* multipart: the boundary from the Content-Type */
+    char *body;               /* the body as received (raw audio, or the multipart body) */
     size_t len, cap;
-    size_t reserved;          /* bytes of srv->upload_bytes held for the body buffer */
+    const char *audio_bytes;  /* what is decoded: the body, or the `file` part inside it */
+    size_t audio_len;
+    size_t held_body, held_audio, held_answer; /* bytes of srv->mem_held this request holds */
     int too_large;
-    int no_room;              /* the body would exceed --max-upload-bytes: 503 at the end */
+    int no_room;              /* the body would exceed --max-memory: 503 at the end */
     ac_audio audio;           /* decoded clip; its samples are the job's input */
+    ac_status decode_st;      /* decode or submit failure, answered on resume */
+    char decode_err[AC_ERR_LEN];
     double decode_ms;
     rq_state state;           /* written under srv->resume_mu once queued */
     ac_job_result result;     /* from the callback; result.pred owned here */
@@ -84,6 +100,17 @@ enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, c
 /* Queues a response the caller built, with the headers above, and destroys it (the
  * caller's reference is taken); NULL r (out of memory): MHD_NO. */
 enum MHD_Result reply_response(request *rq, int status, struct MHD_Response *r);
+
+/* Queues data[len] (ownership taken: freed by MHD after sending, or here on failure). */
+enum MHD_Result reply_owned(request *rq, int status, const char *content_type, char *data,
+                            size_t len);
+/* The prebuilt 503 out_of_memory (made once at start; NULL when even that failed). */
+struct MHD_Response *reply_oom_response(void);
+
+/* --max-memory: sets what *slot (one of rq->held_*) holds to `bytes`, taking the difference
+ * from (or giving it back to) the server-wide pool. 0, or -1 when the pool would go over the
+ * limit (nothing changes then). */
+int mem_hold(request *rq, size_t *slot, size_t bytes);
 
 /* Query parameters (http_params.c). */
 const char *http_arg(request *rq, const char *key);
@@ -107,5 +134,7 @@ enum MHD_Result route_get(request *rq, const char *url);
 enum MHD_Result classify_begin(request *rq);
 enum MHD_Result classify_step(request *rq, const char *data, size_t *size);
 void classify_cleanup(request *rq);
+/* Gives back every byte rq holds in the memory pool. */
+void mem_release_all(request *rq);
 
 #endif

@@ -31,7 +31,7 @@ enum MHD_Result http_bad_param(request *rq, const char *fmt, const char *value)
 
 enum MHD_Result http_pick_model(request *rq, int *index)
 {
-    const registry *reg = rq->srv->reg;
+    const registry *reg = rq->reg;
     const char *name = http_arg(rq, "model");
     char names[512];
     *index = -1;

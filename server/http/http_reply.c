@@ -36,12 +36,27 @@ static void common_headers(request *rq, struct MHD_Response *r, int status)
     }
     /* A draining server closes each connection after its answer, so keep-alive clients
      * move to another replica instead of sending more work here. */
-    if (atomic_load(&rq->srv->draining)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (atomic_load(&rq->srv->draining) || rq->close)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+/* Nothing could be allocated for the answer: the prebuilt 503 (no X-Request-Id: headers
+ * cannot be added to a shared response). Out of memory is then still an answer. */
+static enum MHD_Result queue_oom(request *rq)
+{
+    http_server *s = rq->srv;
+    if (!s->oom) return MHD_NO;
+    enum MHD_Result ok = MHD_queue_response(rq->conn, 503, s->oom);
+    if (ok == MHD_YES) {
+        rq->status = 503;
+        metrics_request(rq->route, 503, (http_now_ms() - rq->t0_ms) / 1e3);
+    }
+    return ok;
 }
 
 static enum MHD_Result queue(request *rq, int status, struct MHD_Response *r)
 {
-    if (!r) return MHD_NO; /* out of memory: MHD closes the connection */
+    if (!r) return queue_oom(rq);
     common_headers(rq, r, status);
     enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -72,16 +87,40 @@ enum MHD_Result reply_json(request *rq, int status, json_t *body)
 {
     char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(body);
-    if (!s) return MHD_NO;
+    if (!s) return queue_oom(rq);
     size_t len = strlen(s);
     s[len++] = '\n'; /* friendlier for curl in a terminal; JSON parsers ignore it */
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
+    return reply_owned(rq, status, "application/json", s, len);
+}
+
+enum MHD_Result reply_owned(request *rq, int status, const char *content_type, char *data,
+                            size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!r) {
-        free(s);
-        return MHD_NO;
+        free(data);
+        return queue_oom(rq);
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+        MHD_destroy_response(r);
+        return queue_oom(rq);
+    }
     return queue(rq, status, r);
+}
+
+struct MHD_Response *reply_oom_response(void)
+{
+    static const char body[] =
+        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory: retry later\"}}\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r) return NULL;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
 }
 
 void http_sanitize(char *dst, size_t cap, const char *src)
@@ -100,6 +139,7 @@ static enum MHD_Result error_json(request *rq, int http, const char *code, const
     http_sanitize(msg, sizeof msg, raw);
     json_t *o = json_pack("{s:{s:s,s:s},s:s}", "error", "code", code, "message", msg,
                           "request_id", rq->id);
+    if (!o) return queue_oom(rq);
     return reply_json(rq, http, o);
 }
 

@@ -12,23 +12,30 @@ extern const unsigned long ac_openapi_json_len;
 
 static enum MHD_Result models(request *rq)
 {
-    const registry *reg = rq->srv->reg;
+    const registry *reg = rq->reg;
     json_t *arr = json_array();
     for (int i = 0; arr && i < reg->n; i++) json_array_append_new(arr, model_summary_json(&reg->models[i]));
+    /* files that failed to load (skipped without --strict): listed with the reason */
+    for (int i = 0; arr && i < reg->n_failed; i++) {
+        char msg[AC_ERR_LEN];
+        http_sanitize(msg, sizeof msg, reg->failed[i].error);
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "name", reg->failed[i].name,
+                                             "status", "failed", "error", msg));
+    }
     return reply_json(rq, 200, json_pack("{s:o}", "models", arr));
 }
 
 static enum MHD_Result model(request *rq, const char *name)
 {
-    int i = registry_find(rq->srv->reg, name);
+    int i = registry_find(rq->reg, name);
     if (i < 0) {
         char names[512];
-        registry_names(rq->srv->reg, names, sizeof names);
+        registry_names(rq->reg, names, sizeof names);
         return reply_error(rq, hs_from_error(HS_UNKNOWN_MODEL), "no model named \"%s\" (models: %s)",
                            name, names);
     }
     rq->model = i;
-    return reply_json(rq, 200, model_detail_json(&rq->srv->reg->models[i]));
+    return reply_json(rq, 200, model_detail_json(&rq->reg->models[i]));
 }
 
 static enum MHD_Result readyz(request *rq)
@@ -36,13 +43,15 @@ static enum MHD_Result readyz(request *rq)
     http_server *s = rq->srv;
     if (atomic_load(&s->draining) || !ac_scheduler_accepting(s->sched))
         return reply_error(rq, hs_from_status(AC_ERR_SHUTTING_DOWN), "server is draining");
-    return reply_json(rq, 200, json_pack("{s:s,s:i,s:i}", "status", "ready", "models", s->reg->n,
+    return reply_json(rq, 200, json_pack("{s:s,s:i,s:i}", "status", "ready", "models", rq->reg->n,
                                          "queue_depth", ac_scheduler_queue_depth(s->sched)));
 }
 
 static enum MHD_Result metrics(request *rq)
 {
     http_server *s = rq->srv;
+    metrics_server_gauges(http_server_decoding(s), http_server_memory_held(s),
+                          (size_t)s->cfg->max_memory, http_server_connections(s));
     char *text = metrics_render(ac_scheduler_queue_depth(s->sched), s->cfg->queue_size,
                                 !atomic_load(&s->draining) && ac_scheduler_accepting(s->sched));
     if (!text) return reply_status(rq, AC_ERR_NOMEM, "out of memory rendering metrics");

@@ -1,5 +1,7 @@
-/* http_server.c - the MHD daemon: request lifecycle, routing, auth, access log, drain. */
+/* http_server.c - the MHD daemon: request lifecycle, framing checks, routing, auth, access
+ * log, connection limits, drain. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "access_log.h"
 #include "http_internal.h"
+#include "request_checks.h"
 
 #define ALLOW_GET "GET, HEAD, OPTIONS"
 #define ALLOW_POST "POST, OPTIONS"
@@ -41,21 +44,52 @@ static const struct route *find_route(const char *url)
     return NULL;
 }
 
-static request *request_new(http_server *s, struct MHD_Connection *c, const char *url,
-                            const char *method)
+static request *request_new(http_server *s, struct MHD_Connection *c, const char *url)
 {
     request *rq = calloc(1, sizeof *rq);
     if (!rq) return NULL;
     rq->srv = s;
     rq->conn = c;
+    rq->reg = registry_holder_get(s->regs);
     rq->t0_ms = http_now_ms();
     rq->model = -1;
     rq->route = MT_OTHER;
-    http_sanitize(rq->method, sizeof rq->method, method);
-    http_sanitize(rq->path, sizeof rq->path, url);
-    request_id_make(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"), rq->id);
+    /* the path without the query, for logs (the query may carry anything) */
+    char path[sizeof rq->path];
+    size_t n = strcspn(url, "?");
+    if (n >= sizeof path) n = sizeof path - 1;
+    memcpy(path, url, n);
+    path[n] = 0;
+    http_sanitize(rq->path, sizeof rq->path, path);
+    /* The raw target, before MHD unescapes it: "%00" would cut the path or a value short
+     * where we read it as a C string, so it is refused whatever it is next to. */
+    rq->nul = rc_has_encoded_nul(url);
     atomic_fetch_add(&s->in_flight, 1);
     metrics_in_flight(1);
+    return rq;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line has been read. The request object starts
+ * here, so that a request MHD answers by itself (bad headers, 431, 413 ...) still ends in
+ * on_completed: it is logged and counted like every other. */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    request *rq = request_new(cls, c, uri ? uri : "");
+    char *q = uri ? strchr(uri, '?') : NULL;
+    if (q && q[1]) {
+        int n = 1;
+        for (const char *p = q + 1; *p; p++) n += *p == '&';
+        if (n > RC_MAX_PARAMS) {
+            /* libmicrohttpd 0.9.75 parses the query right after this callback into its
+             * per-connection memory; a few hundred parameters exhaust it and the request is
+             * then never answered (nor timed out before --request-timeout). The query is
+             * cut here, in MHD's own (writable) request-line buffer, so that MHD parses
+             * none of it, and the request is answered 414 at entry. */
+            q[1] = 0;
+            if (rq) rq->n_params = n;
+        }
+    }
     return rq;
 }
 
@@ -104,8 +138,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     request *rq = *con_cls;
     if (!rq) {
-        if (!(rq = request_new(cls, c, url, method))) return MHD_NO;
+        /* the request object could not be allocated at the request line: a last try, then
+         * the prebuilt 503 */
+        if (!(rq = request_new(cls, c, url))) {
+            http_server *s = cls;
+            return s->oom ? MHD_queue_response(c, 503, s->oom) : MHD_NO;
+        }
         *con_cls = rq;
+    }
+    if (!rq->entered) {
+        rq->entered = 1;
+        http_sanitize(rq->method, sizeof rq->method, method);
+        request_id_make(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"), rq->id);
+        /* Framing, NUL bytes and parameter counts are checked before anything uses the
+         * request; a failure is answered at once and the connection closed (what follows
+         * on it cannot be trusted to be a request boundary). */
+        rc_verdict v;
+        if (rc_check(c, rq->nul, rq->n_params, &v)) {
+            rq->close = 1;
+            return reply_error(rq, (hs_mapping){v.status, v.code}, "%s", v.message);
+        }
         /* An upload is checked before its body is read, so that a refusal (413, 415, 401)
          * costs no transfer; MHD then closes the connection. Anything else is answered
          * once the request is complete, which keeps the connection reusable. */
@@ -161,46 +213,87 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     http_server *s = cls;
     request *rq = *con_cls;
+    metrics_request_end(termination(toe));
     if (!rq) return;
     *con_cls = NULL;
     double total = http_now_ms() - rq->t0_ms;
+    if (!rq->status) {
+        /* Not answered by us: MHD's own answer to a malformed request (400, 413, 414, 431,
+         * 505 ...), or none at all (the client left, a timeout). Counted either way. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        rq->status = ci ? (int)ci->http_status : 0; /* logged; counted from MHD's log line */
+    }
+    if (!rq->entered) request_id_make(NULL, rq->id);
     char addr[64];
     client_address(c, addr, sizeof addr);
     const ac_job_result *r = &rq->result;
     json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:f,s:f,s:f,s:f,s:s,s:s}", "request_id", rq->id,
                           "method", rq->method, "path", rq->path, "status", rq->status, "model",
-                          rq->model >= 0 ? s->reg->models[rq->model].name : "", "bytes_in",
-                          (json_int_t)rq->bytes_in, "decode_ms", rq->decode_ms, "queue_ms",
-                          r->queue_ms, "inference_ms", r->inference_ms, "total_ms", total,
-                          "client", addr, "end", termination(toe));
+                          rq->model >= 0 && rq->reg ? rq->reg->models[rq->model].name : "",
+                          "bytes_in", (json_int_t)rq->bytes_in, "decode_ms", rq->decode_ms,
+                          "queue_ms", r->queue_ms, "inference_ms", r->inference_ms, "total_ms",
+                          total, "client", addr, "end", termination(toe));
     if (o && r->batch_jobs) json_object_set_new(o, "batch_clips", json_integer(r->batch_jobs));
     log_line("request", o);
     metrics_in_flight(-1);
     pthread_mutex_lock(&s->resume_mu);
-    int queued = rq->state == RQ_QUEUED;
+    int busy = rq->state == RQ_QUEUED || rq->state == RQ_DECODING;
     pthread_mutex_unlock(&s->resume_mu);
-    /* A job still in the scheduler will write into rq: only a forced shutdown gets here,
-     * and then leaking rq is the safe choice. */
-    if (!queued) {
+    /* A job still in the decode pool or the scheduler will write into rq: only a forced
+     * shutdown gets here, and then leaking rq is the safe choice. */
+    if (!busy) {
         classify_cleanup(rq);
+        mem_release_all(rq);
+        registry_release(rq->reg);
         free(rq);
     }
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
-/* MHD's own diagnostics, as log lines like everything else. */
+/* MHD_OPTION_ACCEPT_POLICY_CALLBACK: over --max-connections, a new connection is closed at
+ * once. (MHD's own limit, set higher, would instead stop accepting and leave the excess in
+ * the listen backlog, where connections of clients long gone wait their turn.) */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    http_server *s = cls;
+    if (atomic_load(&s->connections) >= s->cfg->max_connections) {
+        metrics_connection_refused();
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->connections, 1);
+    else atomic_fetch_sub(&s->connections, 1);
+}
+
+/* MHD's own diagnostics, as log lines like everything else. While the daemon starts, the
+ * last one is also kept: it is why a start failed (e.g. the port is in use). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    http_server *s = cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
     char clean[512];
     http_sanitize(clean, sizeof clean, msg);
+    if (!s->daemon) snprintf(s->start_error, sizeof s->start_error, "%.200s", clean);
+    /* MHD answers malformed requests itself (400, 413, 414, 431, 505 ...), some before the
+     * request exists for us; each such answer is logged with this sentence, so it is
+     * counted here, under route "other". */
+    const char *code = strstr(msg, "HTTP response code is ");
+    unsigned st = 0;
+    if (code && sscanf(code + 22, "%u", &st) == 1 && st >= 100 && st < 600)
+        metrics_request(MT_OTHER, (int)st, 0.0);
     log_line("mhd", json_pack("{s:s}", "message", clean));
 }
 
-ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_scheduler *sched,
+ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_scheduler *sched,
                             const auth *a, http_server **out, char *err)
 {
     *out = NULL;
@@ -210,7 +303,8 @@ ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_sch
         struct sockaddr_in6 v6;
     } addr;
     memset(&addr, 0, sizeof addr);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, cfg->bind, &addr.v4.sin_addr) == 1) {
         addr.v4.sin_family = AF_INET;
         addr.v4.sin_port = htons((uint16_t)cfg->port);
@@ -225,32 +319,42 @@ ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_sch
     }
     http_server *h = calloc(1, sizeof *h);
     if (!h) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
-    h->cfg = cfg, h->reg = reg, h->sched = sched, h->auth = a;
-    if (!(h->filters = filters_cache_new())) {
-        free(h);
+    h->cfg = cfg, h->regs = regs, h->sched = sched, h->auth = a;
+    pthread_mutex_init(&h->resume_mu, NULL);
+    int decoders = cfg->decode_threads;
+    if (decoders == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        decoders = n > 2 ? (int)n : 2;
+    }
+    h->filters = filters_cache_new();
+    h->oom = reply_oom_response();
+    /* waiting decodes are bounded like the inference queue */
+    h->decoders = dp_new(decoders, cfg->queue_size);
+    if (!h->filters || !h->oom || !h->decoders) {
+        http_server_stop(h);
         return ac_fail(err, AC_ERR_NOMEM, "out of memory");
     }
-    pthread_mutex_init(&h->resume_mu, NULL);
     unsigned pool = (unsigned)cfg->http_threads;
     if (pool == 0) {
-        /* Uploads are decoded on these threads; at least 4 keep /healthz and small
-         * requests answered while a few long files decode on small machines. */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        pool = n > 4 ? (unsigned)n : 4;
+        pool = n > 2 ? (unsigned)n : 2;
     }
+    /* MHD's own limit sits above ours, so that it keeps accepting and accept_policy closes
+     * the excess at once (a race between pool threads may let a few more in). */
+    unsigned mhd_limit = (unsigned)cfg->max_connections + 2 * pool + 16;
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &addr.sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_THREAD_POOL_SIZE, pool,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        flags, (uint16_t)cfg->port, accept_policy, h, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first: MHD logs from the options on */
+        MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->request_timeout_s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->request_timeout_s, MHD_OPTION_END);
     if (!h->daemon) {
-        pthread_mutex_destroy(&h->resume_mu);
-        filters_cache_free(h->filters);
-        free(h);
-        return ac_fail(err, AC_ERR_IO, "cannot listen on %s port %d (in use? see the mhd log line)",
-                       cfg->bind, cfg->port);
+        char why[300];
+        snprintf(why, sizeof why, "%s", h->start_error[0] ? h->start_error : "libmicrohttpd gave no reason");
+        http_server_stop(h);
+        return ac_fail(err, AC_ERR_IO, "cannot listen on %s port %d: %s", cfg->bind, cfg->port, why);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : cfg->port;
@@ -269,10 +373,16 @@ void http_server_begin_drain(http_server *h)
 
 int http_server_in_flight(http_server *h) { return atomic_load(&h->in_flight); }
 
+int http_server_decoding(http_server *h) { return atomic_load(&h->decoding); }
+size_t http_server_memory_held(http_server *h) { return atomic_load(&h->mem_held); }
+int http_server_connections(http_server *h) { return atomic_load(&h->connections); }
+
 void http_server_stop(http_server *h)
 {
     if (!h) return;
-    MHD_stop_daemon(h->daemon);
+    if (h->daemon) MHD_stop_daemon(h->daemon);
+    dp_free(h->decoders);
+    if (h->oom) MHD_destroy_response(h->oom);
     pthread_mutex_destroy(&h->resume_mu);
     filters_cache_free(h->filters);
     free(h);

@@ -2,9 +2,11 @@
  * decoded uploads to the scheduler (connections are suspended, never blocked, while their
  * job waits, and resumed by the job's completion callback).
  *
- * Threads: MHD's pool of `http_threads` runs the handlers, including audio decoding; the
- * scheduler's dispatcher runs inference and resumes connections. The registry, scheduler
- * and auth are borrowed and must outlive the server. */
+ * Threads: MHD's pool of `http_threads` runs the handlers; a decode pool of
+ * `decode_threads` decodes uploads (their connections suspended meanwhile); the scheduler's
+ * dispatcher runs inference and resumes connections. The registry holder, scheduler and
+ * auth are borrowed and must outlive the server; each request takes a reference to the
+ * holder's current model set for its whole life. */
 #ifndef AC_HTTP_SERVER_H
 #define AC_HTTP_SERVER_H
 
@@ -16,7 +18,7 @@
 typedef struct http_server http_server;
 
 /* Starts listening (cfg->port 0: any free port; see http_server_port). */
-ac_status http_server_start(const serve_config *cfg, const registry *reg, ac_scheduler *sched,
+ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_scheduler *sched,
                             const auth *a, http_server **out, char *err);
 int http_server_port(const http_server *h);
 /* Stops accepting connections (the listening socket is closed) and marks the server as
@@ -25,6 +27,10 @@ int http_server_port(const http_server *h);
 void http_server_begin_drain(http_server *h);
 /* Requests received and not yet completed (answered or abandoned by their client). */
 int http_server_in_flight(http_server *h);
+/* Gauges for /metrics: uploads being decoded, bytes held under --max-memory, connections. */
+int http_server_decoding(http_server *h);
+size_t http_server_memory_held(http_server *h);
+int http_server_connections(http_server *h);
 /* Closes every connection and frees the server. NULL is a no-op. Call only when no job of
  * this server is left in the scheduler. */
 void http_server_stop(http_server *h);

@@ -9,6 +9,8 @@
 
 #define MAX_BUCKETS 16
 #define MAX_STATUSES 16
+#define MAX_MODELS 256   /* model names seen (a reload may add names); more share no series */
+#define N_ENDS 7         /* how requests ended: see k_end_names */
 
 typedef struct histo {
     int nb;
@@ -29,10 +31,18 @@ static struct {
     histo latency[MT_ROUTE_COUNT];
     long in_flight;
     histo decode, queue;
-    histo *batch_jobs, *batch_windows, *inference; /* [n_models] */
-    double *audio_seconds;                          /* [n_models] */
-    unsigned long long *classified;                 /* [n_models] */
+    histo *batch_jobs, *batch_windows, *inference; /* [MAX_MODELS] */
+    double *audio_seconds;                          /* [MAX_MODELS] */
+    unsigned long long *classified;                 /* [MAX_MODELS] */
+    /* reliability counters and gauges (metrics_request_end and below) */
+    unsigned long long ends[N_ENDS];
+    unsigned long long conn_refused;
+    int decoding, connections;
+    size_t mem_held, mem_limit;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *k_end_names[N_ENDS] = {"ok", "error", "timeout", "shutdown", "read_error",
+                                          "client_abort", "unknown"};
 
 static const char *k_route_names[MT_ROUTE_COUNT] = {
     "classify", "models", "model", "filters", "healthz", "readyz", "metrics", "openapi", "web", "other"};
@@ -54,24 +64,33 @@ static void histo_add(histo *h, double v)
     h->sum += v;
 }
 
+/* The series index of a model name, added when new (a reload may bring new names). -1 when
+ * out of slots or memory. Called with g.mu held. */
+static int model_index(const char *name)
+{
+    for (int i = 0; i < g.n_models; i++)
+        if (!strcmp(g.models[i], name)) return i;
+    if (!g.models || g.n_models == MAX_MODELS || !(g.models[g.n_models] = strdup(name))) return -1;
+    int i = g.n_models++;
+    histo_init(&g.batch_jobs[i], k_sizes, (int)(sizeof k_sizes / sizeof *k_sizes));
+    histo_init(&g.batch_windows[i], k_sizes, (int)(sizeof k_sizes / sizeof *k_sizes));
+    histo_init(&g.inference[i], k_latency, (int)(sizeof k_latency / sizeof *k_latency));
+    return i;
+}
+
 int metrics_init(const char *const *model_names, int n_models)
 {
     pthread_mutex_lock(&g.mu);
-    g.n_models = n_models;
-    g.models = calloc((size_t)n_models, sizeof *g.models);
-    g.batch_jobs = calloc((size_t)n_models, sizeof *g.batch_jobs);
-    g.batch_windows = calloc((size_t)n_models, sizeof *g.batch_windows);
-    g.inference = calloc((size_t)n_models, sizeof *g.inference);
-    g.audio_seconds = calloc((size_t)n_models, sizeof *g.audio_seconds);
-    g.classified = calloc((size_t)n_models, sizeof *g.classified);
+    g.n_models = 0;
+    g.models = calloc(MAX_MODELS, sizeof *g.models);
+    g.batch_jobs = calloc(MAX_MODELS, sizeof *g.batch_jobs);
+    g.batch_windows = calloc(MAX_MODELS, sizeof *g.batch_windows);
+    g.inference = calloc(MAX_MODELS, sizeof *g.inference);
+    g.audio_seconds = calloc(MAX_MODELS, sizeof *g.audio_seconds);
+    g.classified = calloc(MAX_MODELS, sizeof *g.classified);
     int ok = g.models && g.batch_jobs && g.batch_windows && g.inference && g.audio_seconds &&
              g.classified;
-    for (int i = 0; ok && i < n_models; i++) {
-        ok = (g.models[i] = strdup(model_names[i])) != NULL;
-        histo_init(&g.batch_jobs[i], k_sizes, (int)(sizeof k_sizes / sizeof *k_sizes));
-        histo_init(&g.batch_windows[i], k_sizes, (int)(sizeof k_sizes / sizeof *k_sizes));
-        histo_init(&g.inference[i], k_latency, (int)(sizeof k_latency / sizeof *k_latency));
-    }
+    for (int i = 0; ok && i < n_models; i++) ok = model_index(model_names[i]) >= 0;
     for (int r = 0; r < MT_ROUTE_COUNT; r++)
         histo_init(&g.latency[r], k_latency, (int)(sizeof k_latency / sizeof *k_latency));
     histo_init(&g.decode, k_latency, (int)(sizeof k_latency / sizeof *k_latency));
@@ -116,9 +135,10 @@ void metrics_in_flight(int delta)
     pthread_mutex_unlock(&g.mu);
 }
 
-void metrics_classified(int model, double decode_s, double queue_s, double audio_s)
+void metrics_classified(const char *name, double decode_s, double queue_s, double audio_s)
 {
     pthread_mutex_lock(&g.mu);
+    int model = model_index(name);
     histo_add(&g.decode, decode_s);
     histo_add(&g.queue, queue_s);
     if (model >= 0 && model < g.n_models) {
@@ -128,14 +148,39 @@ void metrics_classified(int model, double decode_s, double queue_s, double audio
     pthread_mutex_unlock(&g.mu);
 }
 
-void metrics_batch(int model, int jobs, int windows, double seconds)
+void metrics_batch(const char *name, int jobs, int windows, double seconds)
 {
     pthread_mutex_lock(&g.mu);
+    int model = model_index(name);
     if (model >= 0 && model < g.n_models) {
         histo_add(&g.batch_jobs[model], jobs);
         histo_add(&g.batch_windows[model], windows);
         histo_add(&g.inference[model], seconds);
     }
+    pthread_mutex_unlock(&g.mu);
+}
+
+void metrics_request_end(const char *how)
+{
+    int i = 0;
+    while (i < N_ENDS - 1 && strcmp(k_end_names[i], how)) i++;
+    pthread_mutex_lock(&g.mu);
+    g.ends[i]++;
+    pthread_mutex_unlock(&g.mu);
+}
+
+void metrics_connection_refused(void)
+{
+    pthread_mutex_lock(&g.mu);
+    g.conn_refused++;
+    pthread_mutex_unlock(&g.mu);
+}
+
+void metrics_server_gauges(int decoding, size_t mem_held, size_t mem_limit, int connections)
+{
+    pthread_mutex_lock(&g.mu);
+    g.decoding = decoding, g.mem_held = mem_held, g.mem_limit = mem_limit;
+    g.connections = connections;
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -178,6 +223,29 @@ static void histo_print(sbuf *b, const char *name, const char *labels, const his
     sb_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, cum);
     sb_printf(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
     sb_printf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", cum);
+}
+
+/* How requests ended, refused connections, decodes in progress, memory held. Called with
+ * g.mu held. */
+static void render_reliability(sbuf *b)
+{
+    head(b, "audioclass_requests_ended_total", "counter",
+         "Requests by how they ended: ok (answer sent), client_abort, timeout, read_error, "
+         "error (e.g. malformed HTTP MHD answered), shutdown.");
+    for (int i = 0; i < N_ENDS; i++)
+        sb_printf(b, "audioclass_requests_ended_total{end=\"%s\"} %llu\n", k_end_names[i], g.ends[i]);
+    head(b, "audioclass_connections_refused_total", "counter",
+         "Connections closed at once because --max-connections were open.");
+    sb_printf(b, "audioclass_connections_refused_total %llu\n", g.conn_refused);
+    head(b, "audioclass_connections_open", "gauge", "Open client connections.");
+    sb_printf(b, "audioclass_connections_open %d\n", g.connections);
+    head(b, "audioclass_decodes_in_progress", "gauge", "Uploads being decoded or waiting for a decoder.");
+    sb_printf(b, "audioclass_decodes_in_progress %d\n", g.decoding);
+    head(b, "audioclass_memory_held_bytes", "gauge",
+         "Bytes requests hold under --max-memory: bodies, decoded audio, answers.");
+    sb_printf(b, "audioclass_memory_held_bytes %zu\n", g.mem_held);
+    head(b, "audioclass_memory_limit_bytes", "gauge", "--max-memory (0: no limit).");
+    sb_printf(b, "audioclass_memory_limit_bytes %zu\n", g.mem_limit);
 }
 
 char *metrics_render(int queue_depth, int queue_capacity, int ready)
@@ -231,6 +299,7 @@ char *metrics_render(int queue_depth, int queue_capacity, int ready)
     for (int m = 0; m < g.n_models; m++)
         sb_printf(&b, "audioclass_classifications_total{model=\"%s\"} %llu\n", g.models[m],
                   g.classified[m]);
+    render_reliability(&b);
     pthread_mutex_unlock(&g.mu);
     if (b.oom) {
         free(b.s);

@@ -61,7 +61,8 @@ void log_line(const char *event, json_t *fields)
 }
 
 static serve_config g_cfg;
-static registry g_reg;
+static registry *g_reg;
+static registry_holder g_regs;
 static auth *g_auth;
 static ac_scheduler *g_sched;
 static http_server *g_srv;
@@ -93,17 +94,19 @@ static void start_server(void)
     if (serve_config_parse(argc, argv, &g_cfg)) die("settings", "serve_config_parse failed");
     char err[AC_ERR_LEN];
     if (registry_load(&g_cfg, &g_reg, err)) die("models", err);
+    for (int i = 0; i < g_reg->n; i++) g_reg->models[i].slot = i;
     if (auth_load(keyfile, &g_auth, err)) die("keys", err);
     unlink(keyfile);
     const char *names[2];
     const ac_model *models[2];
-    for (int i = 0; i < g_reg.n; i++) names[i] = g_reg.models[i].name, models[i] = g_reg.models[i].model;
-    if (metrics_init(names, g_reg.n)) die("metrics", "init");
+    for (int i = 0; i < g_reg->n; i++) names[i] = g_reg->models[i].name, models[i] = g_reg->models[i].model;
+    if (metrics_init(names, g_reg->n)) die("metrics", "init");
     ac_sched_config sc = {.queue_size = g_cfg.queue_size, .max_batch = g_cfg.max_batch,
                           .max_wait_ms = g_cfg.max_batch_wait_ms, .threads = g_cfg.threads,
                           .max_samples = (size_t)(g_cfg.max_queue_bytes / sizeof(float))};
-    if (ac_scheduler_create(models, g_reg.n, &sc, &g_sched, err)) die("scheduler", err);
-    if (http_server_start(&g_cfg, &g_reg, g_sched, g_auth, &g_srv, err)) die("server", err);
+    if (ac_scheduler_create(models, g_reg->n, &sc, &g_sched, err)) die("scheduler", err);
+    registry_holder_init(&g_regs, g_reg); /* the process keeps it: fuzzing never ends */
+    if (http_server_start(&g_cfg, &g_regs, g_sched, g_auth, &g_srv, err)) die("server", err);
     g_port = http_server_port(g_srv);
 }
 

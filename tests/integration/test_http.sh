@@ -175,7 +175,7 @@ expect_error "windows=2" 400 bad_request "/classify?model=zoo1d&windows=2" -H "C
 expect_error "no model with two loaded" 400 bad_request "/classify" -H "Content-Type: audio/wav" --data-binary "@$T/tone8k.wav"
 check "the 400 names the choices" grep -q zoo2d "$T/err.json"
 expect_error "unknown model" 404 unknown_model "/classify?model=nope" -H "Content-Type: audio/wav" --data-binary "@$T/tone8k.wav"
-expect_error "non-ASCII model name" 404 unknown_model "/classify?model=%FF%00x" -H "Content-Type: audio/wav" --data-binary "@$T/tone8k.wav"
+expect_error "non-ASCII model name" 404 unknown_model "/classify?model=%FFx" -H "Content-Type: audio/wav" --data-binary "@$T/tone8k.wav"
 
 # Bodies that are not usable audio.
 expect_error "text/plain" 415 unsupported_media_type "/classify?model=zoo1d" -H "Content-Type: text/plain" --data-binary "@$T/tone8k.wav"
@@ -310,7 +310,7 @@ rc=$?
 t1=$(date +%s%N)
 wait
 check_eq "SIGTERM with queued work: exit 0" 0 "$rc"
-check "drain did not sit out the 20 s batch wait" test $(((t1 - t0) / 1000000)) -lt 10000
+check "drain did not sit out the 20 s batch wait ($(((t1 - t0) / 1000000)) ms)" test $(((t1 - t0) / 1000000)) -lt 10000
 lost=0
 for i in 1 2 3 4 5 6; do
   [ "$(cat "$T/q$i.code")" = 200 ] && same_predictions "$T/q$i.json" "$T/$(cat "$T/q$i.file").zoo1d.safetensors.ref" || lost=$((lost + 1))

@@ -410,3 +410,94 @@ Test(audio, ogg_vorbis_behind_a_corrupt_page_is_checked_too)
     free(x);
     free(v);
 }
+
+/* Issue 14 item 1: decoding and resampling are streamed in blocks. 120 s of 384 kHz FLAC
+ * silence is a few hundred kB; as mono floats at the source rate it is 184 MB, and the
+ * one-shot resampler held that and its output at once (1.9 GB for 599 s). The peak now is
+ * the 8 kHz output (3.8 MB) plus fixed blocks and soxr's state. The budget callback sees
+ * every growth of the output and can stop the decode. */
+static size_t g_reserved;
+static ac_status count_reserve(void *user, size_t bytes, char *err)
+{
+    size_t limit = *(size_t *)user;
+    if (bytes > limit) return ac_fail(err, AC_ERR_QUEUE_FULL, "over the test budget of %zu", limit);
+    g_reserved = bytes;
+    return AC_OK;
+}
+
+static unsigned char *flac_silence(int rate, double seconds, size_t *len)
+{
+    char path[] = "/tmp/ac_test_long_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    SF_INFO info = {.samplerate = rate, .channels = 1, .format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    cr_assert(sf, "sf_open write: %s", sf_strerror(NULL));
+    static float block[65536];
+    for (long i = 0; i < (long)(seconds * rate / 65536); i++) sf_writef_float(sf, block, 65536);
+    sf_close(sf);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *bytes = malloc(*len);
+    cr_assert_eq(fread(bytes, 1, *len, f), *len);
+    fclose(f);
+    unlink(path);
+    return bytes;
+}
+
+Test(audio, long_high_rate_audio_decodes_in_output_sized_memory, .timeout = 120)
+{
+    size_t len;
+    unsigned char *bytes = flac_silence(384000, 120, &len);
+    long before = peak_rss_kb();
+    size_t limit = (size_t)64 << 20;
+    ac_decode_opts o = {.target_rate = 8000, .max_seconds = 600, .reserve = count_reserve, .user = &limit};
+    ac_audio a;
+    char err[AC_ERR_LEN];
+    cr_assert_eq(ac_audio_decode_opts(bytes, len, &o, &a, err), AC_OK, "%s", err);
+    long grew = peak_rss_kb() - before;
+    size_t frames = (size_t)(120 * 384000 / 65536) * 65536;
+    cr_expect_eq(a.src_frames, frames);
+    cr_expect_eq(a.n, (size_t)((double)frames * 8000 / 384000 + 0.5));
+    /* the budget saw the whole output, and not much more */
+    cr_expect_geq(g_reserved, a.n * sizeof(float));
+    cr_expect_leq(g_reserved, a.n * sizeof(float) * 5 / 4 + 65536);
+#ifndef __SANITIZE_ADDRESS__
+    cr_expect_lt(grew, 24 * 1024, "decoding grew the peak RSS by %ld kB (output %zu kB)", grew,
+                 a.n * sizeof(float) / 1024);
+#endif
+    if (getenv("AC_TEST_VERBOSE")) fprintf(stderr, "peak RSS grew by %ld kB\n", grew);
+    ac_audio_free(&a);
+
+    /* a budget smaller than the output stops the decode with the callback's answer */
+    limit = 1 << 20;
+    cr_expect_eq(ac_audio_decode_opts(bytes, len, &o, &a, err), AC_ERR_QUEUE_FULL);
+    cr_expect(strstr(err, "test budget"), "%s", err);
+    cr_expect_null(a.samples);
+    free(bytes);
+}
+
+/* Streaming in blocks gives the samples the one-shot resampler gave (what training used). */
+#include <soxr.h>
+Test(audio, streamed_resampling_matches_one_shot)
+{
+    size_t n = 3 * 44100 + 123; /* several blocks and a partial one */
+    float *x = malloc(n * sizeof *x);
+    tu_fill_random(x, n, 5);
+    float *y = NULL;
+    size_t ny = 0, want = (size_t)((double)n * 16000 / 44100 + 0.5), done = 0;
+    char err[AC_ERR_LEN];
+    cr_assert_eq(ac_resample(x, n, 44100, 16000, &y, &ny, err), AC_OK, "%s", err);
+    cr_assert_eq(ny, want);
+    float *z = calloc(want, sizeof *z);
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+    cr_assert_null(soxr_oneshot(44100, 16000, 1, x, n, NULL, z, want, &done, &io, &q, &rt));
+    double d = tu_max_abs_diff(y, z, want);
+    cr_expect_lt(d, 1e-6, "streamed vs one-shot: max |diff| %g", d);
+    free(x), free(y), free(z);
+}
