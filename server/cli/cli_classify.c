@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model_path.h"
 #include "engine.h"
+#include "min_duration.h"
 #include "result_json.h"
 
 #define GROUP 256 /* files decoded and classified together */
@@ -15,11 +17,12 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: audioclass classify --model FILE [options] AUDIO_FILES...\n\n"
+            "usage: audioclass classify --model MODEL [options] AUDIO_FILES...\n\n"
             "Prints one JSON object per input file, in input order, on its own line. A file\n"
             "that cannot be read gets {\"file\", \"error\": {\"code\", \"message\"}}; the exit\n"
             "status is then 1.\n\n"
-            "  --model FILE       model file (.safetensors)                     (required)\n"
+            "  --model MODEL      a model name (m5-speech, as the server names it) or a model\n"
+            "                     file (.safetensors)                           (required)\n"
             "  --top-k K          predictions listed per file                   (default 5)\n"
             "  --windows          add per-window \"segments\"\n"
             "  --list FILE        read more input paths from FILE, one a line (- = stdin)\n"
@@ -80,6 +83,13 @@ int cli_classify(int argc, char **argv)
         goto usage_fail;
     }
 
+    char resolved[MODEL_PATH_MAX], why[AC_ERR_LEN + 512];
+    if (model_path_resolve(model_path, resolved, sizeof resolved, why, sizeof why)) {
+        fprintf(stderr, "audioclass classify: %s\n", why);
+        cli_free_paths(paths, n);
+        return 1;
+    }
+    model_path = resolved;
     char err[AC_ERR_LEN];
     ac_model *m = NULL;
     ac_workspace *ws = NULL;
@@ -107,8 +117,14 @@ int cli_classify(int argc, char **argv)
         int gn = n - g0 < GROUP ? n - g0 : GROUP, ok = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ac_workspace_threads(ws))
         for (int i = 0; i < gn; i++)
+        {
             st[i] = ac_audio_decode_file(paths[g0 + i], info->sample_rate, max_seconds, &audio[i],
                                          errs[i]);
+            if (st[i] == AC_OK &&
+                (st[i] = ac_check_min_duration(m, (double)audio[i].src_frames / audio[i].src_rate,
+                                               errs[i])) != AC_OK)
+                ac_audio_free(&audio[i]);
+        }
         for (int i = 0; i < gn; i++)
             if (st[i] == AC_OK) samples[ok] = audio[i].samples, lens[ok] = audio[i].n, slot[ok++] = i;
         ac_status cs = ok ? ac_classify_many(m, ws, samples, lens, ok, pred, err) : AC_OK;

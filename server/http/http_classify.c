@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "http_internal.h"
+#include "min_duration.h"
 #include "result_json.h"
 
 #define DEFAULT_TOP_K 5
@@ -67,14 +68,19 @@ static int append(request *rq, const char *data, size_t n)
     return 0;
 }
 
-/* MHD_PostProcessor callback: collects field `file`, ignores other fields. */
+/* MHD_PostProcessor callback: collects field `file`; any other field is a parameter
+ * (http_form_field), checked once the body is in. */
 static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *filename, const char *content_type,
                                const char *transfer_encoding, const char *data, uint64_t off,
                                size_t size)
 {
     request *rq = cls;
-    if (!key || strcmp(key, "file")) return MHD_YES;
+    if (!key) return MHD_YES;
+    if (strcmp(key, "file")) {
+        http_form_field(rq, key, data, off, size); /* a refusal is answered at the end */
+        return MHD_YES;
+    }
     if (off == 0) rq->n_file_parts++; /* a new part starts at offset 0 */
     if (rq->n_file_parts > 1) return MHD_YES; /* answered as an error at the end */
     if (size == 0) return MHD_YES;
@@ -93,9 +99,15 @@ static enum MHD_Result no_room(request *rq)
                         "uploads being received fill --max-upload-bytes; retry later");
 }
 
-enum MHD_Result classify_begin(request *rq)
+static const char *const k_params[] = {"model", "top_k", "windows", NULL};
+
+/* model, top_k and windows, from the query or (multipart) the form fields. *ok = 0 when a
+ * 400/404 naming the problem is queued. */
+static enum MHD_Result read_params(request *rq, int *ok)
 {
-    const serve_config *cfg = rq->srv->cfg;
+    enum MHD_Result r = http_check_params(rq, k_params, ok);
+    if (!*ok) return r;
+    *ok = 0;
     int model;
     enum MHD_Result picked = http_pick_model(rq, &model);
     if (model < 0) return picked;
@@ -104,15 +116,23 @@ enum MHD_Result classify_begin(request *rq)
     if (k && (rq->top_k = (int)http_parse_int(k, 1, MAX_TOP_K)) < 0)
         return http_bad_param(rq, "top_k must be a whole number from 1 to 1000, not \"%s\"", k);
     const char *w = http_arg(rq, "windows");
-    rq->segments = 0;
-    if (w) {
-        if (!strcmp(w, "1") || !strcasecmp(w, "true")) rq->segments = 1;
-        else if (strcmp(w, "0") && strcasecmp(w, "false"))
-            return http_bad_param(rq, "windows must be 0 or 1, not \"%s\"", w);
-    }
+    if (w && (rq->segments = http_parse_bool(w)) < 0)
+        return http_bad_param(rq, "windows must be 0, 1, true or false, not \"%s\"", w);
+    *ok = 1;
+    return MHD_YES;
+}
 
+enum MHD_Result classify_begin(request *rq)
+{
+    const serve_config *cfg = rq->srv->cfg;
     const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     rq->media = media_classify(ct);
+    /* A form's fields are parameters too, known only once the body is in; the query's
+     * names are checked now, so that a typo costs no upload. */
+    int ok;
+    enum MHD_Result r = rq->media == MEDIA_MULTIPART ? http_check_params(rq, k_params, &ok)
+                                                     : read_params(rq, &ok);
+    if (!ok) return r;
     if (rq->media == MEDIA_UNSUPPORTED) {
         char c[80];
         http_sanitize(c, sizeof c, ct);
@@ -176,6 +196,11 @@ static enum MHD_Result finish_body(request *rq)
         return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "multipart body has no field \"file\"");
     if (rq->n_file_parts > 1)
         return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "send one field \"file\" per request");
+    if (rq->media == MEDIA_MULTIPART) {
+        int ok;
+        enum MHD_Result r = read_params(rq, &ok);
+        if (!ok) return r;
+    }
 
     /* Decoding runs here, on the MHD worker thread: it is bounded by the body and duration
      * limits, and keeping it off the dispatcher keeps inference batches flowing. */
@@ -186,6 +211,8 @@ static enum MHD_Result finish_body(request *rq)
                                    s->cfg->max_audio_seconds, &rq->audio, err);
     rq->decode_ms = http_now_ms() - t;
     drop_body(rq);
+    if (st == AC_OK) /* a few samples padded into a window of zeros would still get a label */
+        st = ac_check_min_duration(e->model, (double)rq->audio.src_frames / rq->audio.src_rate, err);
     if (st) return reply_status(rq, st, err);
 
     pthread_mutex_lock(&s->resume_mu);

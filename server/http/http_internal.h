@@ -37,6 +37,15 @@ typedef enum rq_state {
     RQ_DONE,      /* callback stored the result; connection resumed */
 } rq_state;
 
+/* A multipart form field other than `file` (model, top_k, ...): a parameter like the
+ * query's. Values are short; a longer one is refused. */
+#define HTTP_MAX_FORM 8
+typedef struct form_field {
+    char key[32];
+    char val[128];
+    size_t len;
+} form_field;
+
 /* One HTTP request; MHD's per-request pointer. Freed when MHD reports it complete. */
 typedef struct request {
     http_server *srv;
@@ -58,6 +67,10 @@ typedef struct request {
     media_kind media;
     struct MHD_PostProcessor *pp;
     int pp_failed, n_file_parts;
+    form_field form[HTTP_MAX_FORM];
+    int n_form;
+    const char *form_error;   /* a form field that cannot be taken: why (static text) */
+    char form_error_key[32];
     char *body;               /* raw audio bytes (multipart: the `file` part) */
     size_t len, cap;
     size_t reserved;          /* bytes of srv->upload_bytes held for the body buffer */
@@ -82,8 +95,18 @@ enum MHD_Result reply_status(request *rq, ac_status st, const char *detail);
 enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, const void *data,
                             size_t len);
 
-/* Query parameters (http_params.c). */
+/* Request parameters (http_params.c): the query string, and for POST /classify the
+ * multipart form fields other than `file`. */
+/* The query's value of key, else the form field's; NULL when neither has it. */
 const char *http_arg(request *rq, const char *key);
+/* Appends a chunk (at offset off) of form field key; -1 when it cannot be taken (the
+ * reason is answered by http_check_params). */
+int http_form_field(request *rq, const char *key, const char *data, uint64_t off, size_t size);
+/* Every query parameter and form field must be one of names[] (NULL-terminated; NULL: none
+ * taken), and none given both ways: else the 400 naming them is queued and *ok = 0. */
+enum MHD_Result http_check_params(request *rq, const char *const *names, int *ok);
+/* 1 or true -> 1, 0 or false -> 0 (any case), else -1. */
+int http_parse_bool(const char *s);
 /* Strict whole number in [lo, hi]; -1 when not. */
 long http_parse_int(const char *s, long lo, long hi);
 /* 400 with fmt's single %s replaced by the (sanitised) value. */

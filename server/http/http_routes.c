@@ -53,6 +53,11 @@ static enum MHD_Result metrics(request *rq)
 
 enum MHD_Result route_get(request *rq, const char *url)
 {
+    if (rq->route != MT_FILTERS && rq->route != MT_OTHER) { /* the others take no parameters */
+        int ok;
+        enum MHD_Result r = http_check_params(rq, NULL, &ok);
+        if (!ok) return r;
+    }
     switch (rq->route) {
     case MT_HEALTHZ: return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
     case MT_READYZ: return readyz(rq);
