@@ -21,6 +21,6 @@ ac_status ac_check_min_duration(const ac_model *m, double seconds, char *err)
     double min = ac_min_duration_s(m);
     if (seconds >= min) return AC_OK;
     return ac_fail(err, AC_ERR_AUDIO_TOO_SHORT,
-                   "audio is %.3f s long; %s needs at least %.3f s", seconds,
+                   "audio is %.4g s long; %s needs at least %.4g s", seconds,
                    ac_model_get_info(m)->name, min);
 }

@@ -83,6 +83,8 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     }
     if (off == 0) rq->n_file_parts++; /* a new part starts at offset 0 */
     if (rq->n_file_parts > 1) return MHD_YES; /* answered as an error at the end */
+    if (off == 0 && content_type) /* the part may be raw PCM: audio/L16;rate=... */
+        media_parse(content_type, &rq->pcm);
     if (size == 0) return MHD_YES;
     return append(rq, data, size) == 0 ? MHD_YES : MHD_NO;
 }
@@ -126,7 +128,7 @@ enum MHD_Result classify_begin(request *rq)
 {
     const serve_config *cfg = rq->srv->cfg;
     const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    rq->media = media_classify(ct);
+    rq->media = media_parse(ct, &rq->pcm);
     /* A form's fields are parameters too, known only once the body is in; the query's
      * names are checked now, so that a typo costs no upload. */
     int ok;
@@ -137,10 +139,10 @@ enum MHD_Result classify_begin(request *rq)
         char c[80];
         http_sanitize(c, sizeof c, ct);
         return reply_error(rq, hs_from_error(HS_UNSUPPORTED_MEDIA),
-                           "Content-Type \"%s\" is not audio: send the file with an audio/* or "
-                           "application/octet-stream type, or as multipart/form-data field \"file\"",
-                           c);
+                           "Content-Type \"%s\" is not one this service reads; send " MEDIA_ACCEPTED, c);
     }
+    if (rq->media == MEDIA_BAD_PCM)
+        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "Content-Type: %s", rq->pcm.why);
     /* Refuse an announced oversized body before reading any of it. */
     const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -200,6 +202,9 @@ static enum MHD_Result finish_body(request *rq)
         int ok;
         enum MHD_Result r = read_params(rq, &ok);
         if (!ok) return r;
+        if (rq->pcm.kind == MEDIA_BAD_PCM)
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "field \"file\" Content-Type: %s",
+                               rq->pcm.why);
     }
 
     /* Decoding runs here, on the MHD worker thread: it is bounded by the body and duration
@@ -207,8 +212,12 @@ static enum MHD_Result finish_body(request *rq)
     const registry_entry *e = &s->reg->models[rq->model];
     char err[AC_ERR_LEN];
     double t = http_now_ms();
-    ac_status st = ac_audio_decode(rq->body, rq->len, ac_model_get_info(e->model)->sample_rate,
-                                   s->cfg->max_audio_seconds, &rq->audio, err);
+    int rate = ac_model_get_info(e->model)->sample_rate;
+    ac_status st = rq->pcm.kind == MEDIA_PCM
+                       ? ac_audio_decode_pcm(rq->body, rq->len, &rq->pcm.pcm, rate,
+                                             s->cfg->max_audio_seconds, &rq->audio, err)
+                       : ac_audio_decode(rq->body, rq->len, rate, s->cfg->max_audio_seconds,
+                                         &rq->audio, err);
     rq->decode_ms = http_now_ms() - t;
     drop_body(rq);
     if (st == AC_OK) /* a few samples padded into a window of zeros would still get a label */

@@ -65,6 +65,7 @@ typedef struct request {
     int model;                /* registry index, -1 until known */
     int top_k, segments;
     media_kind media;
+    media_info pcm;           /* .kind MEDIA_PCM: the body (or the `file` part) is raw PCM */
     struct MHD_PostProcessor *pp;
     int pp_failed, n_file_parts;
     form_field form[HTTP_MAX_FORM];

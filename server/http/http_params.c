@@ -94,11 +94,11 @@ enum MHD_Result http_check_params(request *rq, const char *const *names, int *ok
     MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, on_query_arg, &u);
     for (int i = 0; i < rq->n_form; i++)
         if (!allowed(names, rq->form[i].key)) note_unknown(&u, rq->form[i].key);
-    char accepted[160] = "none";
+    char accepted[160] = "no parameters";
     for (int i = 0, used = 0; names && names[i] && used < (int)sizeof accepted; i++)
         used += snprintf(accepted + used, sizeof accepted - (size_t)used, "%s%s", i ? ", " : "", names[i]);
     if (u.n)
-        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "unknown parameter%s %s (%s takes: %s)",
+        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "unknown parameter%s %s (%s takes %s)",
                            u.n > 1 ? "s" : "", u.list, rq->path, accepted);
     for (int i = 0; i < rq->n_form; i++)
         if (MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, rq->form[i].key)) {
