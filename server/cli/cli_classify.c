@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "model_path.h"
@@ -12,7 +14,9 @@
 #include "min_duration.h"
 #include "result_json.h"
 
-#define GROUP 256 /* files decoded and classified together */
+/* Files decoded and classified together: enough windows (3+ per file) for full batches,
+ * few enough that progress is reported every few seconds. */
+#define GROUP 64
 
 static void usage(FILE *f)
 {
@@ -28,7 +32,10 @@ static void usage(FILE *f)
             "  --list FILE        read more input paths from FILE, one a line (- = stdin)\n"
             "  --threads T        OpenMP threads                        (default: all cores)\n"
             "  --batch B          windows per forward pass                      (default 64)\n"
-            "  --max-seconds S    refuse longer audio                           (default 3600)\n");
+            "  --max-seconds S    refuse longer audio                           (default 3600)\n"
+            "  --quiet            no progress or summary on standard error\n\n"
+            "With more than one file, progress (files done, failures, rate) and a summary go\n"
+            "to standard error; the JSON lines on standard output are unaffected.\n");
 }
 
 static void print_line(json_t *o)
@@ -46,20 +53,39 @@ static void print_error(const char *path, ac_status st, const char *msg)
     json_decref(o);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One progress line on stderr: rewritten in place on a terminal, one line each otherwise
+ * (logs); the last one is the summary. */
+static void progress(int done, int n, int failures, double secs, int last)
+{
+    int tty = isatty(fileno(stderr));
+    fprintf(stderr, "%saudioclass classify: %d/%d files, %d failed, %.1f s (%.0f files/s)%s",
+            tty ? "\r" : "", done, n, failures, secs, secs > 0 ? done / secs : 0.0,
+            last || !tty ? "\n" : "");
+    fflush(stderr);
+}
+
 int cli_classify(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"top-k", required_argument, 0, 'k'},
         {"windows", no_argument, 0, 'w'},       {"list", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
-        {"max-seconds", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+        {"max-seconds", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *model_path = NULL;
-    int top_k = 5, windows = 0, threads = 0, batch = 64, n = 0, cap = 0, c;
+    int top_k = 5, windows = 0, threads = 0, batch = 64, n = 0, cap = 0, quiet = 0, c;
     double max_seconds = 3600;
     char **paths = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:k:wl:t:b:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:k:wl:t:b:s:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'k': top_k = atoi(optarg); break;
@@ -70,6 +96,7 @@ int cli_classify(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'b': batch = atoi(optarg); break;
         case 's': max_seconds = atof(optarg); break;
+        case 'q': quiet = 1; break;
         case 'h': usage(stdout); cli_free_paths(paths, n); return 0;
         default: goto usage_fail;
         }
@@ -101,6 +128,7 @@ int cli_classify(int argc, char **argv)
     }
     const ac_model_info *info = ac_model_get_info(m);
     int failures = 0;
+    double t0 = now_s();
     ac_audio *audio = calloc(GROUP, sizeof *audio);
     ac_status *st = calloc(GROUP, sizeof *st);
     char (*errs)[AC_ERR_LEN] = calloc(GROUP, sizeof *errs);
@@ -149,6 +177,7 @@ int cli_classify(int argc, char **argv)
         for (int j = 0; j < ok && cs == AC_OK; j++) ac_prediction_free(&pred[j]);
         for (int i = 0; i < gn; i++) ac_audio_free(&audio[i]);
         fflush(stdout);
+        if (!quiet && n > 1) progress(g0 + gn, n, failures, now_s() - t0, g0 + gn == n);
     }
 out:
     free(audio);
