@@ -3,14 +3,19 @@
 
 #include <math.h>
 
+#include "min_duration.h"
+
 json_t *model_summary_json(const registry_entry *e)
 {
     const ac_model_info *in = ac_model_get_info(e->model);
-    return json_pack("{s:s,s:s,s:i,s:f,s:i,s:I,s:I,s:s}", "name", e->name, "arch", in->arch,
+    json_t *o = json_pack("{s:s,s:s,s:i,s:f,s:i,s:I,s:I,s:s}", "name", e->name, "arch", in->arch,
                      "sample_rate", in->sample_rate, "window_s",
                      round((double)in->window / in->sample_rate * 1e4) / 1e4, "n_labels",
                      in->n_labels, "parameters", (json_int_t)in->n_params, "flops_per_window",
                      (json_int_t)in->flops, "sha256", in->sha256);
+    if (o) /* shorter clips are refused with 422 (min_duration.h) */
+        json_object_set_new(o, "min_duration_s", json_real(round(ac_min_duration_s(e->model) * 1e4) / 1e4));
+    return o;
 }
 
 static json_t *layers_json(const ac_model *m)
