@@ -32,7 +32,7 @@ run: deps
 	  || { cat $(BUILD)/run-build.log; exit 1; }
 	@echo "serving models/ on http://localhost:$(PORT)/ (API: http://localhost:$(PORT)/openapi.json; Ctrl-C stops)"
 	@echo "try:  curl -F file=@examples/dog.ogg \"http://localhost:$(PORT)/classify?model=envnet-esc50\""
-	@exec ./$(BUILD)/audioclass serve --port $(PORT)
+	@exec $(BUILD)/audioclass serve --port $(PORT)
 
 # Installs the binary into $(PREFIX)/bin and the models into $(PREFIX)/share/audioclass/models
 # (where the installed binary looks for them). DESTDIR is honoured, for packaging.

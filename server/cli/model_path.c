@@ -49,7 +49,8 @@ int model_dir_candidates(char cand[][MODEL_PATH_MAX], int max)
     exe_dir(dir, sizeof dir);
     /* The working directory (a source checkout), a build tree beside models/ (build/ in a
      * checkout), a relocated install (PREFIX/bin/../share/...), the configured install. */
-    const char *fmt[] = {"models", "%s/../models", "%s/../" AC_MODELS_REL_DIR, AC_MODELS_DIR};
+    static const char rel_install[] = "%s/../" AC_MODELS_REL_DIR;
+    const char *fmt[] = {"models", "%s/../models", rel_install, AC_MODELS_DIR};
     for (int i = 0; i < 4 && n < max; i++) {
         if (strstr(fmt[i], "%s") && !dir[0]) continue;
         int w = snprintf(cand[n], MODEL_PATH_MAX, fmt[i], dir);
