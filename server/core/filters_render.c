@@ -8,6 +8,9 @@
 #include <string.h>
 
 #define RANGE_DB 40.0 /* colour scale: peak down to 40 dB below it */
+/* Colour steps of the heat map (1 dB each): neighbouring cells of one step are drawn as one
+ * rectangle, which keeps a 64-filter x 256-frequency picture to a few hundred kB, not 1-2 MB. */
+#define COLOUR_STEPS 13
 
 json_t *ac_filters_json(const char *model_name, const ac_filterbank *fb)
 {
@@ -69,6 +72,16 @@ static void colour(double t, char out[8])
     snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
 }
 
+/* The colour step of filter f at frequency k: 0 (RANGE_DB or more below the peak, or a dead
+ * filter) .. COLOUR_STEPS (the peak). */
+static int level(const ac_filter *f, int k)
+{
+    if (f->dead) return 0;
+    double t = 1 + (f->response_db[k] - f->peak_db) / RANGE_DB;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    return (int)lround(t * COLOUR_STEPS);
+}
+
 /* Escapes &, <, > and quotes for text inside the SVG. */
 static void put_text(sbuf *b, const char *s)
 {
@@ -128,14 +141,18 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
     for (int r = 0; r < fb->n_filters; r++) {
         const ac_filter *f = &fb->filters[r];
         double y = top + mh - (r + 1) * rh;
-        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\">", f->index, f->centre_hz);
-        for (int k = k0; k < n; k++) {
+        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\" transform=\"translate(0 %.2f)\">",
+            f->index, f->centre_hz, y);
+        for (int k = k0; k < n;) { /* runs of cells of one colour step */
+            int step = level(f, k), e = k + 1;
+            while (e < n && level(f, e) == step) e++;
             double a = k == k0 ? flo : sqrt(fb->freqs_hz[k - 1] * fb->freqs_hz[k]);
-            double z = k == n - 1 ? fhi : sqrt(fb->freqs_hz[k] * fb->freqs_hz[k + 1]);
+            double z = e == n ? fhi : sqrt(fb->freqs_hz[e - 1] * fb->freqs_hz[e]);
             char c[8];
-            colour(f->dead ? 0 : 1 + (f->response_db[k] - f->peak_db) / RANGE_DB, c);
-            put(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>", FX(a), y,
+            colour((double)step / COLOUR_STEPS, c);
+            put(&b, "<rect x=\"%.1f\" width=\"%.1f\" height=\"%.2f\" fill=\"%s\"/>", FX(a),
                 FX(z) - FX(a) + 0.3, rh + 0.3, c);
+            k = e;
         }
         put(&b, "</g>\n");
     }
@@ -155,8 +172,16 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
         top + mh + 36);
     put(&b, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">filter (sorted by centre "
             "frequency)</text>\n", hx - 40, top + mh / 2);
-    put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">1</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d</text>\n",
-        hx - 6, top + mh, hx - 6, top + 12, fb->n_filters);
+    /* filter axis: rank 1 at the bottom, a tick every `every` filters and at the last */
+    int every = rows <= 16 ? 2 : rows <= 40 ? 5 : rows <= 80 ? 8 : 16;
+    for (int r = 1; r <= fb->n_filters; r++) {
+        if (r != 1 && r % every && r != fb->n_filters) continue;
+        if (r != 1 && r != fb->n_filters && fb->n_filters - r < every / 2) continue; /* no crowding */
+        double yc = top + mh - (r - 0.5) * rh;
+        put(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%d</text>\n",
+            hx - 4, yc, hx, yc, hx - 6, yc + 4, r);
+    }
     /* colour scale */
     int cx = hx + hw + 20;
     for (int i = 0; i < 40; i++) {
@@ -169,16 +194,27 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
             "<text x=\"%d\" y=\"%d\" font-size=\"10\">re. peak</text>\n",
         cx + 18, top + 10, cx + 18, top + mh, RANGE_DB, cx + 18, top + mh + 14);
 
-    /* centre frequencies vs rank, with the mel-spaced curve over the same range */
+    /* centre frequencies vs rank, with the best-fitting mel-spaced curve */
     int live = fb->n_filters - fb->n_dead;
 #define SY(f) (top + mh - (log10(f) - lflo) / lspan * mh)
     put(&b, "<g id=\"centres\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n",
         sx, top, sw, mh);
+    /* The mel-spaced bank that fits the learned centres best (least squares of mel against
+     * rank): what "the centres follow a mel scale" (mel_correlation) compares them with. A
+     * bank spread over the whole analysed range would run far above centres that cover only
+     * part of it, and say nothing about their spacing. */
+    double mr = 0, mm = 0, srr = 0, srm = 0;
+    for (int i = 0; i < live; i++) mr += i, mm += ac_hz_to_mel(fb->filters[i].centre_hz);
+    if (live > 0) mr /= live, mm /= live;
+    for (int i = 0; i < live; i++) {
+        double dm = ac_hz_to_mel(fb->filters[i].centre_hz) - mm;
+        srr += (i - mr) * (i - mr), srm += (i - mr) * dm;
+    }
+    double slope = srr > 0 ? srm / srr : 0;
     put(&b, "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\" points=\"");
     for (int i = 0; i < live; i++) {
-        double q = (i + 0.5) / live;
-        double f = ac_mel_to_hz(ac_hz_to_mel(fb->freqs_hz[0]) + q * (ac_hz_to_mel(fhi) - ac_hz_to_mel(fb->freqs_hz[0])));
-        if (f < flo) f = flo;
+        double f = ac_mel_to_hz(mm + slope * (i - mr));
+        f = f < flo ? flo : f > fhi ? fhi : f;
         put(&b, "%.1f,%.1f ", sx + (i + 0.5) * sw / live, SY(f));
     }
     put(&b, "\"/>\n");
@@ -196,7 +232,7 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
     put(&b, "\n</g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">filter rank</text>\n", sx + sw / 2, top + mh + 18);
     put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">centre frequency (log)</text>\n", sx + sw / 2, top - 6);
     put(&b, "<text x=\"%d\" y=\"%d\" fill=\"#1f77b4\">&#9679; learned</text><text x=\"%d\" y=\"%d\" "
-            "fill=\"#d62728\">&#8212; mel-spaced</text>\n", sx, top + mh + 36, sx + 90, top + mh + 36);
+            "fill=\"#d62728\">&#8212; best mel-spaced fit</text>\n", sx, top + mh + 36, sx + 70, top + mh + 36);
     put(&b, "</svg>\n");
 #undef FX
 #undef SY
