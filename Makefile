@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 # Build and runtime libraries, then what the tests use (curl for the HTTP tests).
 DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
             libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev \
-            libavformat-dev libavcodec-dev libavutil-dev
+            libavformat-dev libavcodec-dev libavutil-dev zlib1g-dev
 TEST_DEPS = curl jq libxml2-utils python3-yaml python3-numpy librsvg2-bin procps nodejs
 
 .PHONY: all deps build run install test test-asan test-deploy fuzz clean

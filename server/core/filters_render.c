@@ -1,6 +1,8 @@
 /* filters_render.c - JSON and SVG views of a filterbank (see filters_render.h). */
 #include "filters_render.h"
 
+#include "png_raster.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,9 +10,9 @@
 #include <string.h>
 
 #define RANGE_DB 40.0 /* colour scale: peak down to 40 dB below it */
-/* Colour steps of the heat map (1 dB each): neighbouring cells of one step are drawn as one
- * rectangle, which keeps a 64-filter x 256-frequency picture to a few hundred kB, not 1-2 MB. */
-#define COLOUR_STEPS 13
+/* Colour steps of the heat map's palette image: 0.5 dB each. The heat map is one PNG (a few
+ * tens of kB), not a rectangle per filter and frequency (1-2 MB of SVG). */
+#define COLOUR_STEPS 80
 
 json_t *ac_filters_json(const char *model_name, const ac_filterbank *fb)
 {
@@ -60,26 +62,66 @@ __attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, 
 }
 
 /* Viridis, 5 stops, t in [0, 1]. */
-static void colour(double t, char out[8])
+static void colour_rgb(double t, unsigned char rgb[3])
 {
     static const int stops[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     double x = t * 4;
     int i = x >= 4 ? 3 : (int)x;
     double u = x - i;
-    int rgb[3];
-    for (int c = 0; c < 3; c++) rgb[c] = (int)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
+    for (int c = 0; c < 3; c++) rgb[c] = (unsigned char)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
+}
+
+static void colour(double t, char out[8])
+{
+    unsigned char rgb[3];
+    colour_rgb(t, rgb);
     snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
 }
 
-/* The colour step of filter f at frequency k: 0 (RANGE_DB or more below the peak, or a dead
- * filter) .. COLOUR_STEPS (the peak). */
-static int level(const ac_filter *f, int k)
+/* Palette index of the response of f at frequency hz (linear interpolation between the
+ * analysed frequencies k0..n-1; they ascend). */
+static unsigned char pixel(const ac_filterbank *fb, const ac_filter *f, int k0, double hz)
 {
     if (f->dead) return 0;
-    double t = 1 + (f->response_db[k] - f->peak_db) / RANGE_DB;
+    int lo = k0, hi = fb->n_freqs - 1;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (fb->freqs_hz[mid] <= hz) lo = mid;
+        else hi = mid;
+    }
+    double span = fb->freqs_hz[hi] - fb->freqs_hz[lo];
+    double u = span > 0 ? (hz - fb->freqs_hz[lo]) / span : 0;
+    u = u < 0 ? 0 : u > 1 ? 1 : u;
+    double db = f->response_db[lo] + u * (f->response_db[hi] - f->response_db[lo]);
+    double t = 1 + (db - f->peak_db) / RANGE_DB;
     t = t < 0 ? 0 : t > 1 ? 1 : t;
-    return (int)lround(t * COLOUR_STEPS);
+    return (unsigned char)lround(t * COLOUR_STEPS);
+}
+
+/* The heat map as a PNG data: URI, w x h pixels (see ac_filters_svg). */
+static char *heatmap_png(const ac_filterbank *fb, int k0, int w, int h, double flo, double lspan)
+{
+    int rows = fb->n_filters ? fb->n_filters : 1;
+    unsigned char pal[COLOUR_STEPS + 1][3];
+    for (int i = 0; i <= COLOUR_STEPS; i++) colour_rgb((double)i / COLOUR_STEPS, pal[i]);
+    unsigned char *px = calloc((size_t)w * (size_t)h, 1), *line = malloc((size_t)w);
+    char *uri = NULL;
+    if (px && line) {
+        int last = -1;
+        for (int y = 0; y < h; y++) {
+            int r = rows - 1 - (int)((y + 0.5) * rows / h); /* rank 0 at the bottom */
+            if (r != last && fb->n_filters)
+                for (int x = 0; x < w; x++)
+                    line[x] = pixel(fb, &fb->filters[r], k0, pow(10, log10(flo) + (x + 0.5) / w * lspan));
+            last = r;
+            memcpy(px + (size_t)y * (size_t)w, line, (size_t)w);
+        }
+        uri = ac_png_data_uri(px, w, h, (const unsigned char(*)[3])pal, COLOUR_STEPS + 1, NULL);
+    }
+    free(px);
+    free(line);
+    return uri;
 }
 
 /* Escapes &, <, > and quotes for text inside the SVG. */
@@ -124,7 +166,7 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
     double lflo = log10(flo), lspan = log10(fhi) - lflo;
 #define FX(f) (hx + (log10(f) - lflo) / lspan * hw)
     put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+    put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
             "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
     put(&b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"24\" font-size=\"16\">", W, H, hx);
     put_text(&b, model_name);
@@ -135,26 +177,24 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
         hx, fb->mel_correlation, fb->linear_correlation, fb->coverage_low_hz, fb->coverage_high_hz,
         100 * fb->coverage_fraction);
 
-    /* heat map: one <g class="filter"> row per filter, lowest centre frequency at the bottom */
+    /* heat map: one raster image, one pixel column per screen pixel of the log axis (the
+     * response interpolated between analysed frequencies), lowest centre frequency at the
+     * bottom; over it one transparent <g class="filter"> per row, with a tooltip */
     double rh = (double)mh / rows;
-    put(&b, "<g id=\"heatmap\" shape-rendering=\"crispEdges\">\n");
+    char *img = heatmap_png(fb, k0, hw, mh, flo, lspan);
+    if (!img) b.failed = 1;
+    put(&b, "<image x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" preserveAspectRatio=\"none\" "
+            "xlink:href=\"%s\"/>\n<g id=\"heatmap\">\n", hx, top, hw, mh, img ? img : "");
+    free(img);
     for (int r = 0; r < fb->n_filters; r++) {
         const ac_filter *f = &fb->filters[r];
-        double y = top + mh - (r + 1) * rh;
-        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\" transform=\"translate(0 %.2f)\">",
-            f->index, f->centre_hz, y);
-        for (int k = k0; k < n;) { /* runs of cells of one colour step */
-            int step = level(f, k), e = k + 1;
-            while (e < n && level(f, e) == step) e++;
-            double a = k == k0 ? flo : sqrt(fb->freqs_hz[k - 1] * fb->freqs_hz[k]);
-            double z = e == n ? fhi : sqrt(fb->freqs_hz[e - 1] * fb->freqs_hz[e]);
-            char c[8];
-            colour((double)step / COLOUR_STEPS, c);
-            put(&b, "<rect x=\"%.1f\" width=\"%.1f\" height=\"%.2f\" fill=\"%s\"/>", FX(a),
-                FX(z) - FX(a) + 0.3, rh + 0.3, c);
-            k = e;
-        }
-        put(&b, "</g>\n");
+        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\"><rect x=\"%d\" y=\"%.2f\" "
+                "width=\"%d\" height=\"%.2f\" fill=\"none\" pointer-events=\"all\"><title>filter %d: ",
+            f->index, f->centre_hz, hx, top + mh - (r + 1) * rh, hw, rh, f->index);
+        if (f->dead) put(&b, "dead");
+        else put(&b, "centre %.0f Hz, -3 dB band %.0f-%.0f Hz, peak %.1f dB", f->centre_hz, f->low_hz,
+                 f->high_hz, f->peak_db);
+        put(&b, "</title></rect></g>\n");
     }
     put(&b, "</g>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", hx, top,
         hw, mh);

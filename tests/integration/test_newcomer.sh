@@ -9,7 +9,7 @@ set -u
 EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
-require_tools curl jq pgrep "$MK"
+require_tools curl jq pgrep python3 rsvg-convert "$MK"
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -202,6 +202,26 @@ check_eq "info m5-speech" m5-speech "$("$EXE" info m5-speech | awk '$1 == "name"
 check "an unknown name lists the models" grep -q 'no model named "no-such-model".*m5-speech' "$T/nosuch.log"
 check_eq "filters --freqs 64 = HTTP freqs=64" "$(jq -c '.freqs_hz' "$T/f64.json")" \
   "$("$EXE" filters --model m5-speech --freqs 64 | jq -c .freqs_hz)"
+
+# --- 16: the filter picture: small, ticks on the filter axis, the mel curve fitted to the dots ---
+"$EXE" filters --model m5-speech --format svg -o "$T/m5.svg"
+check "m5 filter SVG under 200 kB (was 1.2 MB)" test "$(stat -c %s "$T/m5.svg")" -lt 200000
+check "  renders" rsvg-convert "$T/m5.svg" -o "$T/m5.png"
+check "  one tooltip row per filter" test "$(grep -o 'class="filter"' "$T/m5.svg" | wc -l)" -eq 64
+check "  the filter axis has ticks (1, 8, 16, ... 64)" python3 - "$T/m5.svg" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+labels = set(re.findall(r'text-anchor="end">(\d+)</text>', s))
+sys.exit(0 if {"1", "8", "16", "32", "64"} <= labels else 1)
+PY
+check "  the mel curve runs through the learned centres (mean gap < 25 px)" python3 - "$T/m5.svg" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+curve = [tuple(map(float, p.split(","))) for p in re.search(r'stroke="#d62728"[^>]*points="([^"]+)"', s).group(1).split()]
+dots = [(float(x), float(y)) for x, y in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"', s)]
+gap = sum(abs(cy - dy) for (cx, cy), (dx, dy) in zip(curve, dots)) / len(dots)
+sys.exit(0 if len(dots) == len(curve) and gap < 25 else 1)
+PY
 
 # --- 13: classify reports progress and a summary on stderr ---
 printf '%s\n' "$Y" "$Y" "$T/3samples.wav" >"$T/list.txt"
