@@ -223,6 +223,24 @@ gap = sum(abs(cy - dy) for (cx, cy), (dx, dy) in zip(curve, dots)) / len(dots)
 sys.exit(0 if len(dots) == len(curve) and gap < 25 else 1)
 PY
 
+# --- 16: the model cards' pictures: legends off the curves, readable confusion labels ---
+for m in m5-speech envnet-esc50; do
+  check "$m training curves: the legend is below the plot" python3 - "$SRC/models/$m-training.svg" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+frame = re.search(r'<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="none"', s)
+bottom = float(frame.group(1)) + float(frame.group(2))
+legend = [float(y) for y in re.findall(r'<text x="[\d.]+" y="([\d.]+)" font-size="12">[^<]*axis[^<]*</text>', s)]
+sys.exit(0 if legend and min(legend) > bottom + 30 else 1)
+PY
+  check "$m confusion matrix: labels at 11 px or more" python3 - "$SRC/models/$m-confusion.svg" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+sizes = [float(x) for x in re.findall(r'text-anchor="end" font-size="([\d.]+)"', s)]
+sys.exit(0 if sizes and min(sizes) >= 11 else 1)
+PY
+done
+
 # --- 13: classify reports progress and a summary on stderr ---
 printf '%s\n' "$Y" "$Y" "$T/3samples.wav" >"$T/list.txt"
 "$EXE" classify --model m5-speech --list "$T/list.txt" >"$T/out.jsonl" 2>"$T/progress.txt"
