@@ -27,7 +27,7 @@ function request(base, path, params = {}, body = null, contentType = null) {
   if (process.env.AUDIOCLASS_API_KEY) headers.Authorization = `Bearer ${process.env.AUDIOCLASS_API_KEY}`;
   const lib = url.protocol === "https:" ? https : http;
   return new Promise((resolve) => {
-    const req = lib.request(url, { method: body ? "POST" : "GET", headers, timeout: 60000 }, (res) => {
+    const req = lib.request(url, { method: body ? "POST" : "GET", headers, timeout: 600000 }, (res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
       res.on("end", () => {

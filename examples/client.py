@@ -31,7 +31,7 @@ def request(url, path, params=None, body=None, content_type=None):
         headers["Authorization"] = "Bearer " + key
     req = urllib.request.Request(full, data=body, headers=headers, method="POST" if body is not None else "GET")
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=600) as r:  # a first probe of a big model takes a while
             return r.read()
     except urllib.error.HTTPError as e:
         try:
