@@ -10,11 +10,12 @@ CMAKE_FLAGS ?=
 # and node for the web page's, tests/browser). npm is Debian's package unless an npm is
 # already there (NodeSource's nodejs carries its own and conflicts with Debian's npm).
 DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
-            libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev
-TEST_DEPS = curl jq libxml2-utils python3-yaml python3-numpy python3-torch librsvg2-bin \
+            libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev \
+            libavformat-dev libavcodec-dev libavutil-dev zlib1g-dev
+TEST_DEPS = curl jq libxml2-utils python3-yaml python3-numpy python3-torch librsvg2-bin procps \
             chromium nodejs fonts-dejavu-core $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps build run test test-asan test-deploy fuzz clean
+.PHONY: all deps build run install test test-asan test-deploy fuzz clean
 
 all: build
 
@@ -25,8 +26,25 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	./$(BUILD)/audioclass serve --port $(PORT)
+# `make run` builds the server alone (not the tests or benches), quietly: the compiler's
+# output goes to $(BUILD)/run-build.log and is shown only when the build fails.
+run: deps
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@echo "building audioclass (log: $(BUILD)/run-build.log)"
+	@cmake --build $(BUILD) --target audioclass -j $(JOBS) -- --no-print-directory >$(BUILD)/run-build.log 2>&1 \
+	  || { cat $(BUILD)/run-build.log; exit 1; }
+	@echo "serving models/ on http://localhost:$(PORT)/ (API: http://localhost:$(PORT)/openapi.json; Ctrl-C stops)"
+	@echo "try:  curl -F file=@examples/dog.ogg \"http://localhost:$(PORT)/classify?model=envnet-esc50\""
+	@exec $(BUILD)/audioclass serve --port $(PORT)
+
+# Installs the binary into $(PREFIX)/bin and the models into $(PREFIX)/share/audioclass/models
+# (where the installed binary looks for them). DESTDIR is honoured, for packaging.
+PREFIX ?= /usr/local
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) --target audioclass -j $(JOBS) -- --no-print-directory >$(BUILD)/run-build.log 2>&1 \
+	  || { cat $(BUILD)/run-build.log; exit 1; }
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --component audioclass
 
 test: build
 	@tools/install-deps.sh $(TEST_DEPS)

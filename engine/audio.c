@@ -1,6 +1,8 @@
 /* audio.c - decode from memory with libsndfile virtual I/O, downmix, resample with soxr. */
 #include "audio.h"
 
+#include "audio_av.h"
+#include "audio_names.h"
 #include "ogg_guard.h"
 
 #include <math.h>
@@ -49,12 +51,7 @@ static sf_count_t vio_write(const void *src, sf_count_t n, void *u)
 
 static void format_names(int format, char *container, size_t cl, char *encoding, size_t el)
 {
-    SF_FORMAT_INFO fi = {.format = format & SF_FORMAT_TYPEMASK};
-    snprintf(container, cl, "%s",
-             sf_command(NULL, SFC_GET_FORMAT_INFO, &fi, sizeof fi) == 0 && fi.extension
-                 ? fi.extension : "unknown");
-    for (char *p = container; *p; p++)
-        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    ac_audio_sf_format_name(format, container, cl);
     SF_FORMAT_INFO si = {.format = format & SF_FORMAT_SUBMASK};
     snprintf(encoding, el, "%s",
              sf_command(NULL, SFC_GET_FORMAT_INFO, &si, sizeof si) == 0 && si.name
@@ -76,7 +73,9 @@ static ac_status open_failure(const unsigned char *d, size_t len, char *err)
                              !memcmp(d, "FORM", 4) || !memcmp(d, "ID3", 3) ||
                              !memcmp(d, ".snd", 4));
     return ac_fail(err, AC_ERR_BAD_AUDIO, "%s: %s",
-                   known ? "corrupt or truncated audio" : "not a readable audio file", why);
+                   known ? "corrupt or truncated audio"
+                         : "not a readable audio file (reads WAV, AIFF, FLAC, Ogg, MP3, WebM, M4A)",
+                   why);
 }
 
 /* The output buffer of a decode: grows geometrically, each growth first cleared with the
@@ -171,6 +170,8 @@ ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opt
     SF_VIRTUAL_IO vio = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
     SF_INFO info = {0};
     SNDFILE *sf = sf_open_virtual(&vio, SFM_READ, &info, &cur);
+    if (!sf && ac_audio_av_recognises(data, len)) /* WebM/Matroska, MP4/M4A: libavformat */
+        return ac_audio_av_decode(data, len, target_rate, max_seconds, out, err);
     if (!sf) return open_failure(data, len, err);
 
     ac_status st = AC_OK;

@@ -1,7 +1,8 @@
 /* audio.h - audio bytes in memory -> mono float samples at the model's rate.
  *
  * Decoding goes through libsndfile's virtual I/O (every container and encoding it reads:
- * WAV of any bit depth incl. float, A-law/u-law, AIFF, FLAC, OGG/Vorbis/Opus, MP3), then
+ * WAV of any bit depth incl. float, A-law/u-law, AIFF, FLAC, OGG/Vorbis/Opus, MP3; what it
+ * does not read, WebM/Matroska and MP4/M4A, goes to libavformat: audio_av.h), then
  * channels are averaged, then libsoxr resamples (its "high quality" preset).
  * Thread-safety: every function here is reentrant; call from any thread.
  */
@@ -29,8 +30,8 @@ typedef struct ac_audio {
     int src_rate;         /* as stored in the input */
     int src_channels;
     size_t src_frames;    /* frames decoded from the input, before resampling */
-    char container[24];   /* "WAV", "FLAC", "OGG", "MPEG", ... (libsndfile's names) */
-    char encoding[32];    /* "Signed 16 bit PCM", "Vorbis", ... */
+    char container[24];   /* "WAV", "FLAC", "Ogg Vorbis", "MP3", "WebM/Opus", "M4A/AAC", ... */
+    char encoding[32];    /* "Signed 16 bit PCM", "Vorbis", "Opus", "AAC", ... */
 } ac_audio;
 
 /* Decodes `len` bytes at `data` into *out (mono, resampled to target_rate; target_rate 0

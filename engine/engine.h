@@ -11,6 +11,7 @@
 #define AC_ENGINE_H
 
 #include "audio.h"
+#include "audio_raw.h"
 #include "filters.h"
 #include "model.h"
 #include "scheduler.h"

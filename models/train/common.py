@@ -123,21 +123,26 @@ def _svg(w, h, body):
 
 
 def svg_confusion(cm, labels, path, title):
-    """Row-normalised confusion matrix (rows: true label, columns: prediction)."""
+    """Row-normalised confusion matrix (rows: true label, columns: prediction). Labels are
+    drawn at 11-12 px whatever the number of classes (the cells grow to fit them), counts in
+    the cells when they are large enough to hold them."""
     n = len(labels)
-    cell = max(10, min(36, 720 // n))
-    left, top = 130, 150
+    cell = max(16, min(36, 720 // n))
+    fs = 12 if cell >= 20 else 11                      # label font size
+    longest = max(len(l) for l in labels)
+    left = 30 + int(longest * fs * 0.6)
+    top = 50 + int(longest * fs * 0.6 * 0.87)          # column labels rotated by 60 degrees
     w, h = left + n * cell + 40, top + n * cell + 60
     body = [f'<text x="{w / 2}" y="22" text-anchor="middle" font-size="16">{html.escape(title)}</text>',
-            f'<text x="{left + n * cell / 2}" y="{top + n * cell + 40}" text-anchor="middle" font-size="12">predicted</text>',
-            f'<text x="16" y="{top + n * cell / 2}" font-size="12" transform="rotate(-90 16 {top + n * cell / 2})" text-anchor="middle">true</text>']
-    fs = max(6, min(11, cell // 3))
+            f'<text x="{left + n * cell / 2}" y="{top + n * cell + 40}" text-anchor="middle" font-size="13">predicted</text>',
+            f'<text x="16" y="{top + n * cell / 2}" font-size="13" transform="rotate(-90 16 {top + n * cell / 2})" text-anchor="middle">true</text>']
     for i in range(n):
         tot = max(cm[i].sum(), 1)
         y = top + i * cell
-        body.append(f'<text x="{left - 4}" y="{y + cell * 0.65}" text-anchor="end" font-size="{fs + 1}">{html.escape(labels[i])}</text>')
-        body.append(f'<text x="{left + i * cell + cell * 0.6}" y="{top - 4}" font-size="{fs + 1}" '
-                    f'transform="rotate(-60 {left + i * cell + cell * 0.6} {top - 4})">{html.escape(labels[i])}</text>')
+        body.append(f'<text x="{left - 4}" y="{y + cell / 2 + fs * 0.35:.1f}" text-anchor="end" font-size="{fs}">{html.escape(labels[i])}</text>')
+        cx = left + i * cell + cell / 2 + fs * 0.3
+        body.append(f'<text x="{cx:.1f}" y="{top - 4}" font-size="{fs}" '
+                    f'transform="rotate(-60 {cx:.1f} {top - 4})">{html.escape(labels[i])}</text>')
         for j in range(n):
             v = cm[i, j] / tot
             if v == 0:
@@ -148,16 +153,30 @@ def svg_confusion(cm, labels, path, title):
             body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{color}"/>')
             if cell >= 20:
                 body.append(f'<text x="{x + cell / 2}" y="{y + cell * 0.62}" text-anchor="middle" '
-                            f'font-size="{fs}" fill="{"white" if v > 0.6 else "black"}">{cm[i, j]}</text>')
+                            f'font-size="{min(11, cell // 3)}" fill="{"white" if v > 0.6 else "black"}">{cm[i, j]}</text>')
+    for k in range(0, n + 1, 5 if n > 20 else n):      # guide lines every 5 classes on big matrices
+        body.append(f'<line x1="{left}" y1="{top + k * cell}" x2="{left + n * cell}" y2="{top + k * cell}" stroke="#ccc"/>')
+        body.append(f'<line x1="{left + k * cell}" y1="{top}" x2="{left + k * cell}" y2="{top + n * cell}" stroke="#ccc"/>')
     body.append(f'<rect x="{left}" y="{top}" width="{n * cell}" height="{n * cell}" fill="none" stroke="black"/>')
     with open(path, "w") as f:
         f.write(_svg(w, h, body))
 
 
+CURVES = [("train_loss", "#d62728", "train loss (left axis)"),
+          ("train_acc", "#ff7f0e", "train accuracy, augmented (right axis)"),
+          ("val_acc", "#1f77b4", "validation accuracy (right axis)"),
+          ("val_acc_raw", "#9edae5", "validation, raw weights (averaged above)")]
+
+
 def svg_curves(history, path, title):
-    """history: list of dicts with epoch, train_loss, train_acc, and val_acc where measured."""
-    w, h, l, r, t, b = 760, 420, 60, 60, 40, 50
-    pw, ph = w - l - r, h - t - b
+    """history: list of dicts with epoch, train_loss, train_acc, and val_acc where measured.
+    The legend sits below the plot, where no curve can run through it."""
+    shown = [c for c in CURVES if any(e.get(c[0]) is not None for e in history)]
+    rows = (len(shown) + 1) // 2
+    w, l, r, t, b = 760, 60, 60, 40, 50
+    ph = 330
+    h = t + ph + b + 20 * rows + 10
+    pw = w - l - r
     ep = [e["epoch"] for e in history]
     emax = max(max(ep), 1)
     lmax = max(max(e["train_loss"] for e in history), 1e-6)
@@ -174,23 +193,17 @@ def svg_curves(history, path, title):
         body.append(f'<text x="{l + pw + 5}" y="{y + 4}" font-size="11">{100 * (1 - k / 5):.0f}%</text>')
     for k in range(0, emax + 1, max(1, emax // 10)):
         body.append(f'<text x="{X(k)}" y="{t + ph + 18}" text-anchor="middle" font-size="11">{k}</text>')
-    body.append(f'<text x="{l + pw / 2}" y="{h - 8}" text-anchor="middle" font-size="12">epoch</text>')
-
-    def line(key, scale, color, name, yoff):
-        pts = [(X(e["epoch"]), t + ph * (1 - e[key] / scale)) for e in history
-               if e.get(key) is not None]
-        if not pts:
-            return
+    body.append(f'<text x="{l + pw / 2}" y="{t + ph + 36}" text-anchor="middle" font-size="12">epoch</text>')
+    for n, (key, color, name) in enumerate(shown):
+        scale = lmax if key == "train_loss" else 1.0
+        pts = [(X(e["epoch"]), t + ph * (1 - e[key] / scale)) for e in history if e.get(key) is not None]
         body.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
         for x, y in pts if len(pts) < 30 else []:
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>')
-        body.append(f'<text x="{l + 10}" y="{t + 16 + yoff}" font-size="12" fill="{color}">{html.escape(name)}</text>')
-
-    line("train_loss", lmax, "#d62728", "train loss (left axis)", 0)
-    line("train_acc", 1.0, "#ff7f0e", "train accuracy, augmented (right axis)", 16)
-    line("val_acc", 1.0, "#1f77b4", "validation accuracy (right axis)", 32)
-    line("val_acc_raw", 1.0, "#9edae5", "validation, raw weights (averaged above)", 48)
+        lx, ly = l + (n % 2) * pw / 2, t + ph + b + 20 * (n // 2) + 4
+        body.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 24}" y2="{ly}" stroke="{color}" stroke-width="3"/>')
+        body.append(f'<text x="{lx + 30}" y="{ly + 4}" font-size="12">{html.escape(name)}</text>')
     with open(path, "w") as f:
         f.write(_svg(w, h, body))
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "model_path.h"
 #include "engine.h"
 
 static double now_s(void)
@@ -34,10 +35,11 @@ static int cmp_double(const void *a, const void *b)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: audioclass bench --model FILE [--batch N] [--threads T] [--seconds S]\n\n"
+            "usage: audioclass bench --model MODEL [--batch N] [--threads T] [--seconds S]\n\n"
             "Runs forward passes of N windows for about S seconds (after one warm-up pass)\n"
             "and prints {model, batch, threads, items_per_s, latency_ms_p50, latency_ms_p99,\n"
-            "gflops, gflop_per_item, iterations} on one line.\n\n"
+            "gflops, gflop_per_item, iterations} on one line. MODEL is a name (m5-speech) or a\n"
+            "model file.\n\n"
             "  --batch N     windows per forward pass                     (default 1)\n"
             "  --threads T   OpenMP threads                     (default: all cores)\n"
             "  --seconds S   measuring time                               (default 3)\n"
@@ -69,6 +71,12 @@ int cli_bench(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char resolved[MODEL_PATH_MAX], why[AC_ERR_LEN + 512];
+    if (model_path_resolve(path, resolved, sizeof resolved, why, sizeof why)) {
+        fprintf(stderr, "audioclass bench: %s\n", why);
+        return 1;
+    }
+    path = resolved;
     char err[AC_ERR_LEN];
     ac_model *m = NULL;
     ac_workspace *ws = NULL;

@@ -5,27 +5,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "model_path.h"
 #include "engine.h"
+#include "min_duration.h"
 #include "result_json.h"
 
-#define GROUP 256 /* files decoded and classified together */
+/* Files decoded and classified together: enough windows (3+ per file) for full batches,
+ * few enough that progress is reported every few seconds. */
+#define GROUP 64
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: audioclass classify --model FILE [options] AUDIO_FILES...\n\n"
+            "usage: audioclass classify --model MODEL [options] AUDIO_FILES...\n\n"
             "Prints one JSON object per input file, in input order, on its own line. A file\n"
             "that cannot be read gets {\"file\", \"error\": {\"code\", \"message\"}}; the exit\n"
             "status is then 1.\n\n"
-            "  --model FILE       model file (.safetensors)                     (required)\n"
+            "  --model MODEL      a model name (m5-speech, as the server names it) or a model\n"
+            "                     file (.safetensors)                           (required)\n"
             "  --top-k K          predictions listed per file                   (default 5)\n"
             "  --windows          add per-window \"segments\"\n"
             "  --list FILE        read more input paths from FILE, one a line (- = stdin)\n"
             "  --threads T        OpenMP threads                        (default: all cores)\n"
             "  --batch B          windows per forward pass                      (default 64)\n"
-            "  --max-seconds S    refuse longer audio                           (default 3600)\n");
+            "  --max-seconds S    refuse longer audio                           (default 3600)\n"
+            "  --quiet            no progress or summary on standard error\n\n"
+            "With more than one file, progress (files done, failures, rate) and a summary go\n"
+            "to standard error; the JSON lines on standard output are unaffected.\n");
 }
 
 static void print_line(json_t *o)
@@ -43,20 +53,39 @@ static void print_error(const char *path, ac_status st, const char *msg)
     json_decref(o);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One progress line on stderr: rewritten in place on a terminal, one line each otherwise
+ * (logs); the last one is the summary. */
+static void progress(int done, int n, int failures, double secs, int last)
+{
+    int tty = isatty(fileno(stderr));
+    fprintf(stderr, "%saudioclass classify: %d/%d files, %d failed, %.1f s (%.0f files/s)%s",
+            tty ? "\r" : "", done, n, failures, secs, secs > 0 ? done / secs : 0.0,
+            last || !tty ? "\n" : "");
+    fflush(stderr);
+}
+
 int cli_classify(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"top-k", required_argument, 0, 'k'},
         {"windows", no_argument, 0, 'w'},       {"list", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
-        {"max-seconds", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+        {"max-seconds", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *model_path = NULL;
-    int top_k = 5, windows = 0, threads = 0, batch = 64, n = 0, cap = 0, c;
+    int top_k = 5, windows = 0, threads = 0, batch = 64, n = 0, cap = 0, quiet = 0, c;
     double max_seconds = 3600;
     char **paths = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:k:wl:t:b:s:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:k:wl:t:b:s:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'k': top_k = atoi(optarg); break;
@@ -67,6 +96,7 @@ int cli_classify(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'b': batch = atoi(optarg); break;
         case 's': max_seconds = atof(optarg); break;
+        case 'q': quiet = 1; break;
         case 'h': usage(stdout); cli_free_paths(paths, n); return 0;
         default: goto usage_fail;
         }
@@ -80,6 +110,13 @@ int cli_classify(int argc, char **argv)
         goto usage_fail;
     }
 
+    char resolved[MODEL_PATH_MAX], why[AC_ERR_LEN + 512];
+    if (model_path_resolve(model_path, resolved, sizeof resolved, why, sizeof why)) {
+        fprintf(stderr, "audioclass classify: %s\n", why);
+        cli_free_paths(paths, n);
+        return 1;
+    }
+    model_path = resolved;
     char err[AC_ERR_LEN];
     ac_model *m = NULL;
     ac_workspace *ws = NULL;
@@ -91,6 +128,7 @@ int cli_classify(int argc, char **argv)
     }
     const ac_model_info *info = ac_model_get_info(m);
     int failures = 0;
+    double t0 = now_s();
     ac_audio *audio = calloc(GROUP, sizeof *audio);
     ac_status *st = calloc(GROUP, sizeof *st);
     char (*errs)[AC_ERR_LEN] = calloc(GROUP, sizeof *errs);
@@ -107,8 +145,14 @@ int cli_classify(int argc, char **argv)
         int gn = n - g0 < GROUP ? n - g0 : GROUP, ok = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ac_workspace_threads(ws))
         for (int i = 0; i < gn; i++)
+        {
             st[i] = ac_audio_decode_file(paths[g0 + i], info->sample_rate, max_seconds, &audio[i],
                                          errs[i]);
+            if (st[i] == AC_OK &&
+                (st[i] = ac_check_min_duration(m, (double)audio[i].src_frames / audio[i].src_rate,
+                                               errs[i])) != AC_OK)
+                ac_audio_free(&audio[i]);
+        }
         for (int i = 0; i < gn; i++)
             if (st[i] == AC_OK) samples[ok] = audio[i].samples, lens[ok] = audio[i].n, slot[ok++] = i;
         ac_status cs = ok ? ac_classify_many(m, ws, samples, lens, ok, pred, err) : AC_OK;
@@ -133,6 +177,7 @@ int cli_classify(int argc, char **argv)
         for (int j = 0; j < ok && cs == AC_OK; j++) ac_prediction_free(&pred[j]);
         for (int i = 0; i < gn; i++) ac_audio_free(&audio[i]);
         fflush(stdout);
+        if (!quiet && n > 1) progress(g0 + gn, n, failures, now_s() - t0, g0 + gn == n);
     }
 out:
     free(audio);

@@ -7,16 +7,17 @@
 #include "cli.h"
 #include "engine.h"
 #include "filters_render.h"
+#include "model_path.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: audioclass filters --model FILE [options]\n\n"
-            "  --model FILE      model file                                        (required)\n"
+            "usage: audioclass filters --model MODEL [options]\n\n"
+            "  --model MODEL     model name (m5-speech) or model file              (required)\n"
             "  --layer NAME      conv layer, as named in the file          (default: the first)\n"
             "  --mode M          kernel (DFT of the kernels; first layer only) or probe (sine\n"
             "                    tones through the network up to the layer)   (default: kernel)\n"
-            "  --freqs N         analysed frequencies, %d..%d                    (default %d)\n"
+            "  --freqs N         analysed frequencies, %d..%d (HTTP: freqs=N)    (default %d)\n"
             "  --format F        json or svg                                   (default: json)\n"
             "  -o FILE           write to FILE instead of standard output\n",
             AC_FILTERS_MIN_FREQS, AC_FILTERS_MAX_FREQS, AC_FILTERS_DEFAULT_FREQS);
@@ -55,6 +56,12 @@ int cli_filters(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char resolved[MODEL_PATH_MAX], why[AC_ERR_LEN + 512];
+    if (model_path_resolve(model_path, resolved, sizeof resolved, why, sizeof why)) {
+        fprintf(stderr, "audioclass filters: %s\n", why);
+        return 1;
+    }
+    model_path = resolved;
     char err[AC_ERR_LEN];
     ac_model *m;
     if (ac_model_load(model_path, &m, err)) {

@@ -9,16 +9,17 @@
 
 #include "cli.h"
 #include "engine.h"
+#include "model_path.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: audioclass forward --model FILE --input IN.f32 --out OUT.safetensors [--nodes]\n\n"
+            "usage: audioclass forward --model MODEL --input IN.f32 --out OUT.safetensors [--nodes]\n\n"
             "Runs the network on the windows in IN.f32 (float32 little-endian, a whole number of\n"
             "items of the model's input_shape) and writes OUT.safetensors with `output` [N, labels]\n"
             "(the raw last value), `probs` [N, labels] and, with --nodes, `node/<id>` [N, ...] for\n"
             "every value the engine computes (a fused chain such as conv+batchnorm+relu under its\n"
-            "last node's id; folded and identity nodes have none).\n\n"
+            "last node's id; folded and identity nodes have none). MODEL is a model name or file.\n\n"
             "  --threads T   OpenMP threads (default: all cores)\n");
 }
 
@@ -139,6 +140,12 @@ int cli_forward(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char resolved[MODEL_PATH_MAX], why[AC_ERR_LEN + 512];
+    if (model_path_resolve(model, resolved, sizeof resolved, why, sizeof why)) {
+        fprintf(stderr, "audioclass forward: %s\n", why);
+        return 1;
+    }
+    model = resolved;
     char err[AC_ERR_LEN] = "";
     ac_model *m = NULL;
     ac_workspace *ws = NULL;

@@ -5,21 +5,28 @@
 #include "cli.h"
 #include "blas.h"
 #include "engine.h"
+#include "model_path.h"
 
 int cli_info(int argc, char **argv)
 {
     if (argc != 2 || !strcmp(argv[1], "--help")) {
-        fprintf(argc == 2 ? stdout : stderr, "usage: audioclass info MODEL_FILE\n");
+        fprintf(argc == 2 ? stdout : stderr, "usage: audioclass info MODEL   (a model name such as m5-speech, or a model file)\n");
         return argc == 2 ? 0 : 2;
     }
+    char resolved[MODEL_PATH_MAX], why[AC_ERR_LEN + 512];
+    if (model_path_resolve(argv[1], resolved, sizeof resolved, why, sizeof why)) {
+        fprintf(stderr, "audioclass info: %s\n", why);
+        return 1;
+    }
+    const char *path = resolved;
     char err[AC_ERR_LEN];
     ac_model *m;
-    if (ac_model_load(argv[1], &m, err) != AC_OK) {
-        fprintf(stderr, "audioclass: %s: %s\n", argv[1], err);
+    if (ac_model_load(path, &m, err) != AC_OK) {
+        fprintf(stderr, "audioclass: %s: %s\n", path, err);
         return 1;
     }
     const ac_model_info *in = ac_model_get_info(m);
-    printf("file            %s\n", argv[1]);
+    printf("file            %s\n", path);
     printf("sha256          %s\n", in->sha256);
     printf("size            %zu bytes\n", in->file_bytes);
     printf("name            %s\n", in->name);

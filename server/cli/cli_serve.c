@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "http_server.h"
 #include "metrics.h"
+#include "model_path.h"
 #include "registry.h"
 #include "serve_config.h"
 #include "test_hooks.h"
@@ -47,13 +48,19 @@ static void log_failed(const registry *reg)
 
 static void log_listening(const serve_config *c, const registry *reg, const http_server *h)
 {
+    /* A URL a person can open: the bound address, or localhost for a wildcard bind. */
+    char url[160];
+    const char *host = !strcmp(c->bind, "0.0.0.0") || !strcmp(c->bind, "::") ? "localhost" : c->bind;
+    snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d/" : "http://%s:%d/", host,
+             http_server_port(h));
     log_line("listening",
-             json_pack("{s:s,s:i,s:o,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:b,s:b}", "bind", c->bind, "port",
-                       http_server_port(h), "models", model_names(reg), "threads", c->threads,
-                       "http_threads", c->http_threads, "queue_size", c->queue_size, "max_batch",
-                       c->max_batch, "max_batch_wait_ms", c->max_batch_wait_ms, "max_body_bytes",
-                       (json_int_t)c->max_body_bytes, "max_memory", (json_int_t)c->max_memory,
-                       "auth", c->api_key_file != NULL, "cors", c->cors_origin != NULL));
+             json_pack("{s:s,s:s,s:i,s:o,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:b,s:b,s:s}", "url", url, "bind",
+                       c->bind, "port", http_server_port(h), "models", model_names(reg), "threads",
+                       c->threads, "http_threads", c->http_threads, "queue_size", c->queue_size,
+                       "max_batch", c->max_batch, "max_batch_wait_ms", c->max_batch_wait_ms,
+                       "max_body_bytes", (json_int_t)c->max_body_bytes, "max_memory",
+                       (json_int_t)c->max_memory, "auth", c->api_key_file != NULL, "cors",
+                       c->cors_origin != NULL, "models_dir", c->n_models ? "" : c->models_dir));
 }
 
 /* The last reference to a model set is gone (no request uses it): its models leave the
@@ -173,6 +180,17 @@ int cli_serve(int argc, char **argv)
     const char **names = NULL;
     const ac_model **models = NULL;
     int exit_code = 1;
+    char dir[MODEL_PATH_MAX], looked[1024];
+    if (cfg.n_models == 0 && !cfg.models_dir) {
+        if (model_dir_find(dir, sizeof dir, looked, sizeof looked)) {
+            char msg[sizeof looked + 128];
+            snprintf(msg, sizeof msg, "no models directory found (looked in: %s); pass "
+                     "--models-dir DIR or --model NAME=PATH", looked);
+            log_error("startup_failed", msg);
+            return 1;
+        }
+        cfg.models_dir = dir;
+    }
     if (registry_load(&cfg, &reg, err)) {
         log_error("startup_failed", err);
         log_capture_stop();

@@ -26,8 +26,10 @@ static const opt k_opts[] = {
      "serve this model file as NAME (repeatable; NAME= optional, default: file name\n"
      "without extension). Env: comma-separated list. Without it, every *.safetensors\n"
      "in --models-dir is served"},
-    {"models-dir", "AUDIOCLASS_MODELS_DIR", T_STR, F(models_dir), "models", 0, 0, "DIR",
-     "directory scanned for *.safetensors when no --model is given"},
+    {"models-dir", "AUDIOCLASS_MODELS_DIR", T_STR, F(models_dir), NULL, 0, 0, "DIR",
+     "directory scanned for *.safetensors when no --model is given (unset: the first\n"
+     "that exists of ./models, EXE_DIR/../models, EXE_DIR/../share/audioclass/models\n"
+     "and the install directory)"},
     {"port", "AUDIOCLASS_PORT", T_INT, F(port), "8080", 0, 65535, "PORT",
      "TCP port (0: any free port, logged at start)"},
     {"bind", "AUDIOCLASS_BIND", T_STR, F(bind), "0.0.0.0", 0, 0, "ADDR",

@@ -17,7 +17,7 @@ typedef struct serve_model_arg {
 
 /* String pointers point into argv/environ (alive for the process); nothing here needs freeing. */
 typedef struct serve_config {
-    const char *models_dir;
+    const char *models_dir;         /* NULL: searched (model_path.h) */
     int n_models;                   /* --model entries; 0 = every *.safetensors in models_dir */
     serve_model_arg models[SERVE_MAX_MODELS];
     int port;

@@ -1,6 +1,8 @@
 /* filters_render.c - JSON and SVG views of a filterbank (see filters_render.h). */
 #include "filters_render.h"
 
+#include "png_raster.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +10,9 @@
 #include <string.h>
 
 #define RANGE_DB 40.0 /* colour scale: peak down to 40 dB below it */
+/* Colour steps of the heat map's palette image: 0.5 dB each. The heat map is one PNG (a few
+ * tens of kB), not a rectangle per filter and frequency (1-2 MB of SVG). */
+#define COLOUR_STEPS 80
 
 json_t *ac_filters_json(const char *model_name, const ac_filterbank *fb)
 {
@@ -57,16 +62,66 @@ __attribute__((format(printf, 2, 3))) static void put(sbuf *b, const char *fmt, 
 }
 
 /* Viridis, 5 stops, t in [0, 1]. */
-static void colour(double t, char out[8])
+static void colour_rgb(double t, unsigned char rgb[3])
 {
     static const int stops[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     double x = t * 4;
     int i = x >= 4 ? 3 : (int)x;
     double u = x - i;
-    int rgb[3];
-    for (int c = 0; c < 3; c++) rgb[c] = (int)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
+    for (int c = 0; c < 3; c++) rgb[c] = (unsigned char)lround(stops[i][c] + u * (stops[i + 1][c] - stops[i][c]));
+}
+
+static void colour(double t, char out[8])
+{
+    unsigned char rgb[3];
+    colour_rgb(t, rgb);
     snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+/* Palette index of the response of f at frequency hz (linear interpolation between the
+ * analysed frequencies k0..n-1; they ascend). */
+static unsigned char pixel(const ac_filterbank *fb, const ac_filter *f, int k0, double hz)
+{
+    if (f->dead) return 0;
+    int lo = k0, hi = fb->n_freqs - 1;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (fb->freqs_hz[mid] <= hz) lo = mid;
+        else hi = mid;
+    }
+    double span = fb->freqs_hz[hi] - fb->freqs_hz[lo];
+    double u = span > 0 ? (hz - fb->freqs_hz[lo]) / span : 0;
+    u = u < 0 ? 0 : u > 1 ? 1 : u;
+    double db = f->response_db[lo] + u * (f->response_db[hi] - f->response_db[lo]);
+    double t = 1 + (db - f->peak_db) / RANGE_DB;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    return (unsigned char)lround(t * COLOUR_STEPS);
+}
+
+/* The heat map as a PNG data: URI, w x h pixels (see ac_filters_svg). */
+static char *heatmap_png(const ac_filterbank *fb, int k0, int w, int h, double flo, double lspan)
+{
+    int rows = fb->n_filters ? fb->n_filters : 1;
+    unsigned char pal[COLOUR_STEPS + 1][3];
+    for (int i = 0; i <= COLOUR_STEPS; i++) colour_rgb((double)i / COLOUR_STEPS, pal[i]);
+    unsigned char *px = calloc((size_t)w * (size_t)h, 1), *line = malloc((size_t)w);
+    char *uri = NULL;
+    if (px && line) {
+        int last = -1;
+        for (int y = 0; y < h; y++) {
+            int r = rows - 1 - (int)((y + 0.5) * rows / h); /* rank 0 at the bottom */
+            if (r != last && fb->n_filters)
+                for (int x = 0; x < w; x++)
+                    line[x] = pixel(fb, &fb->filters[r], k0, pow(10, log10(flo) + (x + 0.5) / w * lspan));
+            last = r;
+            memcpy(px + (size_t)y * (size_t)w, line, (size_t)w);
+        }
+        uri = ac_png_data_uri(px, w, h, (const unsigned char(*)[3])pal, COLOUR_STEPS + 1, NULL);
+    }
+    free(px);
+    free(line);
+    return uri;
 }
 
 /* Escapes &, <, > and quotes for text inside the SVG. */
@@ -111,7 +166,7 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
     double lflo = log10(flo), lspan = log10(fhi) - lflo;
 #define FX(f) (hx + (log10(f) - lflo) / lspan * hw)
     put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+    put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
             "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
     put(&b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"24\" font-size=\"16\">", W, H, hx);
     put_text(&b, model_name);
@@ -122,22 +177,24 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
         hx, fb->mel_correlation, fb->linear_correlation, fb->coverage_low_hz, fb->coverage_high_hz,
         100 * fb->coverage_fraction);
 
-    /* heat map: one <g class="filter"> row per filter, lowest centre frequency at the bottom */
+    /* heat map: one raster image, one pixel column per screen pixel of the log axis (the
+     * response interpolated between analysed frequencies), lowest centre frequency at the
+     * bottom; over it one transparent <g class="filter"> per row, with a tooltip */
     double rh = (double)mh / rows;
-    put(&b, "<g id=\"heatmap\" shape-rendering=\"crispEdges\">\n");
+    char *img = heatmap_png(fb, k0, hw, mh, flo, lspan);
+    if (!img) b.failed = 1;
+    put(&b, "<image x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" preserveAspectRatio=\"none\" "
+            "xlink:href=\"%s\"/>\n<g id=\"heatmap\">\n", hx, top, hw, mh, img ? img : "");
+    free(img);
     for (int r = 0; r < fb->n_filters; r++) {
         const ac_filter *f = &fb->filters[r];
-        double y = top + mh - (r + 1) * rh;
-        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\">", f->index, f->centre_hz);
-        for (int k = k0; k < n; k++) {
-            double a = k == k0 ? flo : sqrt(fb->freqs_hz[k - 1] * fb->freqs_hz[k]);
-            double z = k == n - 1 ? fhi : sqrt(fb->freqs_hz[k] * fb->freqs_hz[k + 1]);
-            char c[8];
-            colour(f->dead ? 0 : 1 + (f->response_db[k] - f->peak_db) / RANGE_DB, c);
-            put(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>", FX(a), y,
-                FX(z) - FX(a) + 0.3, rh + 0.3, c);
-        }
-        put(&b, "</g>\n");
+        put(&b, "<g class=\"filter\" data-index=\"%d\" data-centre-hz=\"%.1f\"><rect x=\"%d\" y=\"%.2f\" "
+                "width=\"%d\" height=\"%.2f\" fill=\"none\" pointer-events=\"all\"><title>filter %d: ",
+            f->index, f->centre_hz, hx, top + mh - (r + 1) * rh, hw, rh, f->index);
+        if (f->dead) put(&b, "dead");
+        else put(&b, "centre %.0f Hz, -3 dB band %.0f-%.0f Hz, peak %.1f dB", f->centre_hz, f->low_hz,
+                 f->high_hz, f->peak_db);
+        put(&b, "</title></rect></g>\n");
     }
     put(&b, "</g>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", hx, top,
         hw, mh);
@@ -155,8 +212,16 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
         top + mh + 36);
     put(&b, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">filter (sorted by centre "
             "frequency)</text>\n", hx - 40, top + mh / 2);
-    put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">1</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d</text>\n",
-        hx - 6, top + mh, hx - 6, top + 12, fb->n_filters);
+    /* filter axis: rank 1 at the bottom, a tick every `every` filters and at the last */
+    int every = rows <= 16 ? 2 : rows <= 40 ? 5 : rows <= 80 ? 8 : 16;
+    for (int r = 1; r <= fb->n_filters; r++) {
+        if (r != 1 && r % every && r != fb->n_filters) continue;
+        if (r != 1 && r != fb->n_filters && fb->n_filters - r < every / 2) continue; /* no crowding */
+        double yc = top + mh - (r - 0.5) * rh;
+        put(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%d</text>\n",
+            hx - 4, yc, hx, yc, hx - 6, yc + 4, r);
+    }
     /* colour scale */
     int cx = hx + hw + 20;
     for (int i = 0; i < 40; i++) {
@@ -169,16 +234,27 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
             "<text x=\"%d\" y=\"%d\" font-size=\"10\">re. peak</text>\n",
         cx + 18, top + 10, cx + 18, top + mh, RANGE_DB, cx + 18, top + mh + 14);
 
-    /* centre frequencies vs rank, with the mel-spaced curve over the same range */
+    /* centre frequencies vs rank, with the best-fitting mel-spaced curve */
     int live = fb->n_filters - fb->n_dead;
 #define SY(f) (top + mh - (log10(f) - lflo) / lspan * mh)
     put(&b, "<g id=\"centres\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n",
         sx, top, sw, mh);
+    /* The mel-spaced bank that fits the learned centres best (least squares of mel against
+     * rank): what "the centres follow a mel scale" (mel_correlation) compares them with. A
+     * bank spread over the whole analysed range would run far above centres that cover only
+     * part of it, and say nothing about their spacing. */
+    double mr = 0, mm = 0, srr = 0, srm = 0;
+    for (int i = 0; i < live; i++) mr += i, mm += ac_hz_to_mel(fb->filters[i].centre_hz);
+    if (live > 0) mr /= live, mm /= live;
+    for (int i = 0; i < live; i++) {
+        double dm = ac_hz_to_mel(fb->filters[i].centre_hz) - mm;
+        srr += (i - mr) * (i - mr), srm += (i - mr) * dm;
+    }
+    double slope = srr > 0 ? srm / srr : 0;
     put(&b, "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\" points=\"");
     for (int i = 0; i < live; i++) {
-        double q = (i + 0.5) / live;
-        double f = ac_mel_to_hz(ac_hz_to_mel(fb->freqs_hz[0]) + q * (ac_hz_to_mel(fhi) - ac_hz_to_mel(fb->freqs_hz[0])));
-        if (f < flo) f = flo;
+        double f = ac_mel_to_hz(mm + slope * (i - mr));
+        f = f < flo ? flo : f > fhi ? fhi : f;
         put(&b, "%.1f,%.1f ", sx + (i + 0.5) * sw / live, SY(f));
     }
     put(&b, "\"/>\n");
@@ -196,7 +272,7 @@ char *ac_filters_svg(const char *model_name, const ac_filterbank *fb, size_t *le
     put(&b, "\n</g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">filter rank</text>\n", sx + sw / 2, top + mh + 18);
     put(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">centre frequency (log)</text>\n", sx + sw / 2, top - 6);
     put(&b, "<text x=\"%d\" y=\"%d\" fill=\"#1f77b4\">&#9679; learned</text><text x=\"%d\" y=\"%d\" "
-            "fill=\"#d62728\">&#8212; mel-spaced</text>\n", sx, top + mh + 36, sx + 90, top + mh + 36);
+            "fill=\"#d62728\">&#8212; best mel-spaced fit</text>\n", sx, top + mh + 36, sx + 70, top + mh + 36);
     put(&b, "</svg>\n");
 #undef FX
 #undef SY

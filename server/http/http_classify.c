@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "http_internal.h"
+#include "min_duration.h"
 #include "multipart.h"
 #include "result_json.h"
 #include "test_hooks.h"
@@ -91,9 +92,15 @@ static enum MHD_Result no_room(request *rq)
                         "requests in progress hold the memory --max-memory allows; retry later");
 }
 
-enum MHD_Result classify_begin(request *rq)
+static const char *const k_params[] = {"model", "top_k", "windows", NULL};
+
+/* model, top_k and windows, from the query or (multipart) the form fields. *ok = 0 when a
+ * 400/404 naming the problem is queued. */
+static enum MHD_Result read_params(request *rq, int *ok)
 {
-    const serve_config *cfg = rq->srv->cfg;
+    enum MHD_Result r = http_check_params(rq, k_params, ok);
+    if (!*ok) return r;
+    *ok = 0;
     int model;
     enum MHD_Result picked = http_pick_model(rq, &model);
     if (model < 0) return picked;
@@ -102,23 +109,31 @@ enum MHD_Result classify_begin(request *rq)
     if (k && (rq->top_k = (int)http_parse_int(k, 1, MAX_TOP_K)) < 0)
         return http_bad_param(rq, "top_k must be a whole number from 1 to 1000, not \"%s\"", k);
     const char *w = http_arg(rq, "windows");
-    rq->segments = 0;
-    if (w) {
-        if (!strcmp(w, "1") || !strcasecmp(w, "true")) rq->segments = 1;
-        else if (strcmp(w, "0") && strcasecmp(w, "false"))
-            return http_bad_param(rq, "windows must be 0 or 1, not \"%s\"", w);
-    }
+    if (w && (rq->segments = http_parse_bool(w)) < 0)
+        return http_bad_param(rq, "windows must be 0, 1, true or false, not \"%s\"", w);
+    *ok = 1;
+    return MHD_YES;
+}
 
+enum MHD_Result classify_begin(request *rq)
+{
+    const serve_config *cfg = rq->srv->cfg;
     const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    rq->media = media_classify(ct);
+    rq->media = media_parse(ct, &rq->pcm);
+    /* A form's fields are parameters too, known only once the body is in; the query's
+     * names are checked now, so that a typo costs no upload. */
+    int ok;
+    enum MHD_Result r = rq->media == MEDIA_MULTIPART ? http_check_params(rq, k_params, &ok)
+                                                     : read_params(rq, &ok);
+    if (!ok) return r;
     if (rq->media == MEDIA_UNSUPPORTED) {
         char c[80];
         http_sanitize(c, sizeof c, ct);
         return reply_error(rq, hs_from_error(HS_UNSUPPORTED_MEDIA),
-                           "Content-Type \"%s\" is not audio: send the file with an audio/* or "
-                           "application/octet-stream type, or as multipart/form-data field \"file\"",
-                           c);
+                           "Content-Type \"%s\" is not one this service reads; send " MEDIA_ACCEPTED, c);
     }
+    if (rq->media == MEDIA_BAD_PCM)
+        return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "Content-Type: %s", rq->pcm.why);
     /* Refuse an announced oversized body before reading any of it. */
     const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -186,9 +201,18 @@ static void decode_task(void *arg)
                         .max_seconds = s->cfg->max_audio_seconds, .reserve = audio_reserve,
                         .user = rq};
     double t = http_now_ms();
-    ac_status st = ac_audio_decode_opts(rq->audio_bytes, rq->audio_len, &o, &rq->audio,
-                                        rq->decode_err);
+    ac_status st;
+    if (rq->pcm.kind == MEDIA_PCM) { /* raw PCM: decoded whole, then counted in the budget */
+        st = ac_audio_decode_pcm(rq->audio_bytes, rq->audio_len, &rq->pcm.pcm, o.target_rate,
+                                 o.max_seconds, &rq->audio, rq->decode_err);
+        if (st == AC_OK) st = audio_reserve(rq, rq->audio.n * sizeof(float), rq->decode_err);
+    } else {
+        st = ac_audio_decode_opts(rq->audio_bytes, rq->audio_len, &o, &rq->audio, rq->decode_err);
+    }
     rq->decode_ms = http_now_ms() - t;
+    if (st == AC_OK) /* a few samples padded into a window of zeros would still get a label */
+        st = ac_check_min_duration(e->model, (double)rq->audio.src_frames / rq->audio.src_rate,
+                                   rq->decode_err);
     drop_body(rq);
     if (st) mem_hold(rq, &rq->held_audio, 0);
     atomic_fetch_sub(&s->decoding, 1);
@@ -211,13 +235,20 @@ static void decode_task(void *arg)
     MHD_resume_connection(c);
 }
 
-/* Multipart: the one field `file` is the audio (a slice of the body). */
-typedef struct file_pick { const char *data; size_t len; int n; } file_pick;
+/* Multipart: the one field `file` is the audio (a slice of the body); any other field is a
+ * parameter (http_form_field; a refusal is answered by read_params). */
+typedef struct file_pick { request *rq; const char *data; size_t len; int n; } file_pick;
 static int pick_file(void *user, const mp_part *p)
 {
     file_pick *f = user;
-    if (strcmp(p->name, "file")) return 0;
-    if (f->n++ == 0) f->data = p->data, f->len = p->len;
+    if (strcmp(p->name, "file")) {
+        http_form_field(f->rq, p->name, p->data, 0, p->len);
+        return 0;
+    }
+    if (f->n++ == 0) {
+        f->data = p->data, f->len = p->len;
+        if (p->content_type[0]) media_parse(p->content_type, &f->rq->pcm); /* may be raw PCM */
+    }
     return 0;
 }
 
@@ -231,7 +262,7 @@ static enum MHD_Result finish_body(request *rq)
     rq->audio_bytes = rq->body;
     rq->audio_len = rq->len;
     if (rq->media == MEDIA_MULTIPART) {
-        file_pick f = {0};
+        file_pick f = {.rq = rq};
         char why[128];
         if (mp_parse(rq->body ? rq->body : "", rq->len, rq->boundary, pick_file, &f, why, sizeof why))
             return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "malformed multipart/form-data body: %s", why);
@@ -241,6 +272,12 @@ static enum MHD_Result finish_body(request *rq)
             return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "send one field \"file\" per request");
         rq->audio_bytes = f.data;
         rq->audio_len = f.len;
+        int ok; /* the form's fields are parameters too */
+        enum MHD_Result r = read_params(rq, &ok);
+        if (!ok) return r;
+        if (rq->pcm.kind == MEDIA_BAD_PCM)
+            return reply_error(rq, hs_from_error(HS_BAD_REQUEST), "field \"file\" Content-Type: %s",
+                               rq->pcm.why);
     }
     /* Decoding runs on the decode pool, never on this MHD thread: a slow decode must not
      * hold up /healthz or other connections served by the same thread. */

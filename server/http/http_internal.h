@@ -45,6 +45,15 @@ typedef enum rq_state {
     RQ_DONE,      /* decode failed or the job is done; connection resumed */
 } rq_state;
 
+/* A multipart form field other than `file` (model, top_k, ...): a parameter like the
+ * query's. Values are short; a longer one is refused. */
+#define HTTP_MAX_FORM 8
+typedef struct form_field {
+    char key[32];
+    char val[128];
+    size_t len;
+} form_field;
+
 /* One HTTP request; MHD's per-request pointer. Freed when MHD reports it complete. */
 typedef struct request {
     http_server *srv;
@@ -70,6 +79,11 @@ typedef struct request {
     int top_k, segments;
     media_kind media;
     char boundary[72];        /* multipart: the boundary from the Content-Type */
+    media_info pcm;           /* .kind MEDIA_PCM: the body (or the `file` part) is raw PCM */
+    form_field form[HTTP_MAX_FORM]; /* multipart fields other than `file`: parameters */
+    int n_form;
+    const char *form_error;   /* a form field that cannot be taken: why (static text) */
+    char form_error_key[32];
     char *body;               /* the body as received (raw audio, or the multipart body) */
     size_t len, cap;
     const char *audio_bytes;  /* what is decoded: the body, or the `file` part inside it */
@@ -112,8 +126,18 @@ struct MHD_Response *reply_oom_response(void);
  * limit (nothing changes then). */
 int mem_hold(request *rq, size_t *slot, size_t bytes);
 
-/* Query parameters (http_params.c). */
+/* Request parameters (http_params.c): the query string, and for POST /classify the
+ * multipart form fields other than `file`. */
+/* The query's value of key, else the form field's; NULL when neither has it. */
 const char *http_arg(request *rq, const char *key);
+/* Appends a chunk (at offset off) of form field key; -1 when it cannot be taken (the
+ * reason is answered by http_check_params). */
+int http_form_field(request *rq, const char *key, const char *data, uint64_t off, size_t size);
+/* Every query parameter and form field must be one of names[] (NULL-terminated; NULL: none
+ * taken), and none given both ways: else the 400 naming them is queued and *ok = 0. */
+enum MHD_Result http_check_params(request *rq, const char *const *names, int *ok);
+/* 1 or true -> 1, 0 or false -> 0 (any case), else -1. */
+int http_parse_bool(const char *s);
 /* Strict whole number in [lo, hi]; -1 when not. */
 long http_parse_int(const char *s, long lo, long hi);
 /* 400 with fmt's single %s replaced by the (sanitised) value. */

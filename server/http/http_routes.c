@@ -60,16 +60,34 @@ static enum MHD_Result metrics(request *rq)
     return r;
 }
 
+/* The embedded document; with --api-key-file it gains the top-level `security` requirement
+ * (the file leaves it out: authentication is off by default). */
+static enum MHD_Result openapi(request *rq)
+{
+    if (!rq->srv->auth)
+        return reply_bytes(rq, 200, "application/json", ac_openapi_json, ac_openapi_json_len);
+    json_t *doc = json_loadb((const char *)ac_openapi_json, ac_openapi_json_len, 0, NULL);
+    if (!doc || json_object_set_new(doc, "security", json_pack("[{s:[]},{s:[]}]", "bearer", "apiKey"))) {
+        json_decref(doc);
+        return reply_status(rq, AC_ERR_INTERNAL, "embedded openapi.json does not parse");
+    }
+    return reply_json(rq, 200, doc);
+}
+
 enum MHD_Result route_get(request *rq, const char *url)
 {
+    if (rq->route != MT_FILTERS && rq->route != MT_OTHER) { /* the others take no parameters */
+        int ok;
+        enum MHD_Result r = http_check_params(rq, NULL, &ok);
+        if (!ok) return r;
+    }
     switch (rq->route) {
     case MT_HEALTHZ: return reply_json(rq, 200, json_pack("{s:s}", "status", "ok"));
     case MT_READYZ: return readyz(rq);
     case MT_MODELS: return models(rq);
     case MT_MODEL: return model(rq, url + strlen("/models/"));
     case MT_METRICS: return metrics(rq);
-    case MT_OPENAPI:
-        return reply_bytes(rq, 200, "application/json", ac_openapi_json, ac_openapi_json_len);
+    case MT_OPENAPI: return openapi(rq);
     case MT_FILTERS: return route_filters(rq);
     case MT_WEB: return route_web(rq, url);
     default: return reply_error(rq, hs_from_error(HS_NO_ROUTE), "no route %s", url);

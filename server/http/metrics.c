@@ -1,11 +1,18 @@
 /* metrics.c - counters and histograms behind GET /metrics (Prometheus text format 0.0.4). */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef AC_VERSION
+#define AC_VERSION "dev"
+#endif
 
 #define MAX_BUCKETS 16
 #define MAX_STATUSES 16
@@ -248,6 +255,76 @@ static void render_reliability(sbuf *b)
     sb_printf(b, "audioclass_memory_limit_bytes %zu\n", g.mem_limit);
 }
 
+/* Open file descriptors: the entries of /proc/self/fd (less the one reading it). */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1;
+}
+
+/* Seconds since the epoch at which the machine booted (/proc/stat btime), or -1. */
+static double boot_time(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    char line[256];
+    double bt = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lf", &bt) == 1) break;
+    fclose(f);
+    return bt;
+}
+
+/* The standard process_* series (as Prometheus client libraries export them), from /proc,
+ * and audioclass_build_info. Series whose source cannot be read are left out. */
+static void process_metrics(sbuf *b)
+{
+    head(b, "audioclass_build_info", "gauge", "Always 1; the version of the running binary as a label.");
+    sb_printf(b, "audioclass_build_info{version=\"%s\"} 1\n", AC_VERSION);
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/stat", "r");
+    char buf[1024];
+    size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[got] = 0;
+    /* Fields after the command name, which is in parentheses and may hold spaces. */
+    const char *p = strrchr(buf, ')');
+    unsigned long utime, stime, vsize;
+    unsigned long long start;
+    long rss;
+    if (p && tick > 0 &&
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d "
+                      "%llu %lu %ld", &utime, &stime, &start, &vsize, &rss) == 5) {
+        head(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        sb_printf(b, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)tick);
+        head(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        sb_printf(b, "process_resident_memory_bytes %ld\n", rss * page);
+        head(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+        sb_printf(b, "process_virtual_memory_bytes %lu\n", vsize);
+        double bt = boot_time();
+        if (bt >= 0) {
+            head(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+            sb_printf(b, "process_start_time_seconds %.2f\n", bt + (double)start / (double)tick);
+        }
+    }
+    long fds = open_fds();
+    if (fds >= 0) {
+        head(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+        sb_printf(b, "process_open_fds %ld\n", fds);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        head(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+        sb_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+}
+
 char *metrics_render(int queue_depth, int queue_capacity, int ready)
 {
     sbuf b = {0};
@@ -301,6 +378,7 @@ char *metrics_render(int queue_depth, int queue_capacity, int ready)
                   g.classified[m]);
     render_reliability(&b);
     pthread_mutex_unlock(&g.mu);
+    process_metrics(&b);
     if (b.oom) {
         free(b.s);
         return NULL;

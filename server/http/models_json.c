@@ -1,6 +1,8 @@
 /* models_json.c - model metadata as JSON for the /models routes. */
 #include "models_json.h"
 
+#include "min_duration.h"
+
 #include <math.h>
 
 /* The model card's summary, from the file's metadata: the keys it has of these (FORMAT.md
@@ -26,6 +28,8 @@ json_t *model_summary_json(const registry_entry *e)
                      in->n_labels, "parameters", (json_int_t)in->n_params, "flops_per_window",
                      (json_int_t)in->flops, "sha256", in->sha256);
     if (o) json_object_set_new(o, "card", card_json(e->model));
+    if (o) /* shorter clips are refused with 422 (min_duration.h) */
+        json_object_set_new(o, "min_duration_s", json_real(round(ac_min_duration_s(e->model) * 1e4) / 1e4));
     return o;
 }
 

@@ -135,6 +135,12 @@ int mp_parse(const char *b, size_t len, const char *boundary,
                 has_disposition = 1;
                 param(line + 20, ll - 20, "name", part.name, sizeof part.name);
                 param(line + 20, ll - 20, "filename", part.filename, sizeof part.filename);
+            } else if (ll > 13 && !strncasecmp(line, "Content-Type:", 13)) {
+                size_t o = 13;
+                while (o < ll && (line[o] == ' ' || line[o] == '\t')) o++;
+                size_t n = ll - o < sizeof part.content_type - 1 ? ll - o : sizeof part.content_type - 1;
+                memcpy(part.content_type, line + o, n);
+                part.content_type[n] = 0;
             }
             p += ll + 2;
         }

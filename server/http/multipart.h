@@ -17,6 +17,7 @@
 typedef struct mp_part {
     char name[64];          /* Content-Disposition name="...", cut to 63 bytes */
     char filename[128];     /* filename="..." or "" */
+    char content_type[128]; /* the part's Content-Type header, cut to 127 bytes, or "" */
     const char *data;
     size_t len;
 } mp_part;

@@ -1,12 +1,12 @@
 /* fuzz_params.c - libFuzzer harness: the parsers that see client strings before any audio
  * does: query integers (top_k, n, ...: http_parse_int), Content-Type classes
- * (media_classify), X-Request-Id (request_id_make), API keys (auth_check) and the
+ * and raw PCM parameters (media_parse), X-Request-Id (request_id_make), API keys (auth_check) and the
  * sanitiser that makes client text safe for JSON, headers and logs (http_sanitize).
  *
  * The input is split at NUL bytes into up to 4 strings; each function gets them in turn.
  * Invariants: results within their documented ranges; http_parse_int accepts exactly the
- * strings of decimal digits (optionally '-') whose value is in range; media_classify ignores
- * case and parameters; a request id is 1..64 safe characters, the client's when it was
+ * strings of decimal digits (optionally '-') whose value is in range; media_parse ignores
+ * case and unknown parameters, and raw PCM rates and channels are in range; a request id is 1..64 safe characters, the client's when it was
  * safe; auth_check agrees with a plain reference implementation; sanitised text is
  * printable ASCII and a prefix-length copy. */
 #include <ctype.h>
@@ -66,8 +66,16 @@ static void check_int(const char *s)
 
 static void check_media(const char *s)
 {
-    media_kind k = media_classify(s);
-    if (k != MEDIA_RAW_AUDIO && k != MEDIA_MULTIPART && k != MEDIA_UNSUPPORTED) abort();
+    media_info mi;
+    media_kind k = media_parse(s, &mi);
+    if (k != MEDIA_RAW_AUDIO && k != MEDIA_MULTIPART && k != MEDIA_PCM && k != MEDIA_BAD_PCM &&
+        k != MEDIA_UNSUPPORTED)
+        abort();
+    if (k == MEDIA_PCM && (mi.pcm.rate < AC_AUDIO_MIN_RATE || mi.pcm.rate > AC_AUDIO_MAX_RATE ||
+                           mi.pcm.channels < 1 || mi.pcm.channels > AC_AUDIO_MAX_CHANNELS))
+        abort(); /* raw PCM parameters are in range */
+    if (k == MEDIA_BAD_PCM && (!mi.why[0] || strnlen(mi.why, sizeof mi.why) == sizeof mi.why))
+        abort(); /* a refusal says why */
     size_t n = strlen(s);
     char *up = malloc(n + 16);
     if (!up) return;

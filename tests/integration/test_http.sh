@@ -151,8 +151,9 @@ check_eq "second model: 200" 200 "$code"
 check "second model: same predictions as the CLI" same_predictions "$T/z2.json" "$T/v.ogg.zoo2d.safetensors.ref"
 check_eq "second model named" zoo2d "$(jq -r .model "$T/z2.json")"
 
-# Multipart uploads (MHD's post processor): the field `file`, other fields ignored.
-code=$(req "$T/mp.json" "/classify?model=zoo1d" -F "note=hello" -F "file=@$T/f.flac")
+# Multipart uploads (MHD's post processor): the field `file`; other fields are parameters
+# (test_newcomer.sh checks them), so an unknown one is refused.
+code=$(req "$T/mp.json" "/classify?model=zoo1d" -F "top_k=5" -F "file=@$T/f.flac")
 check_eq "multipart: 200" 200 "$code"
 check "multipart: same predictions as raw" same_predictions "$T/mp.json" "$T/f.flac.zoo1d.safetensors.ref"
 code=$(req "$T/mp3.json" "/classify?model=zoo1d" -F "file=@$T/m.mp3;type=audio/mpeg")

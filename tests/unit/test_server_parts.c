@@ -26,7 +26,7 @@ Test(serve_config, defaults)
     cr_assert_eq(parse(&c, 1, argv), 0);
     cr_assert_eq(c.port, 8080);
     cr_assert_str_eq(c.bind, "0.0.0.0");
-    cr_assert_str_eq(c.models_dir, "models");
+    cr_assert_null(c.models_dir, "unset: the directory is searched for (model_path.h)");
     cr_assert_eq(c.n_models, 0);
     cr_assert_eq(c.max_body_bytes, 20.0 * 1024 * 1024);
     cr_assert_eq(c.max_queue_bytes, 1024.0 * 1024 * 1024); /* queued audio has a memory cap */
