@@ -86,6 +86,8 @@ typedef struct out_buf {
     const ac_decode_opts *o;
 } out_buf;
 
+#define AC_OUT_SLACK 8
+
 static ac_status out_room(out_buf *b, size_t more, size_t hint, char *err)
 {
     if (more <= b->cap - b->n) return AC_OK;
@@ -99,11 +101,13 @@ static ac_status out_room(out_buf *b, size_t more, size_t hint, char *err)
         ncap = b->cap ? b->cap * 2 : 16384; /* no length known: double */
     }
     if (ncap < need) ncap = need > b->cap * 2 ? need : b->cap * 2;
+    /* + AC_OUT_SLACK floats: libsoxr's output routine reads a few bytes past the end of
+     * the space it is given (valgrind: 8-byte read 28 bytes into a 32-byte buffer) */
     if (b->o && b->o->reserve) {
-        ac_status st = b->o->reserve(b->o->user, ncap * sizeof(float), err);
+        ac_status st = b->o->reserve(b->o->user, (ncap + AC_OUT_SLACK) * sizeof(float), err);
         if (st != AC_OK) return st;
     }
-    float *p = realloc(b->x, ncap * sizeof *p);
+    float *p = realloc(b->x, (ncap + AC_OUT_SLACK) * sizeof *p);
     if (!p) return ac_fail(err, AC_ERR_NOMEM, "out of memory for %zu decoded samples", ncap);
     b->x = p, b->cap = ncap;
     return AC_OK;

@@ -309,6 +309,13 @@ static enum MHD_Result answer(request *rq)
     const registry_entry *e = &rq->reg->models[rq->model];
     json_t *o = ac_result_json(e->name, e->model, &rq->audio, &r->pred, rq->top_k, rq->segments);
     ac_prediction_free(&r->pred);
+    /* jansson drops what it cannot allocate: a short list would be a wrong 200 */
+    int n_labels = ac_model_get_info(e->model)->n_labels;
+    size_t want = (size_t)(rq->top_k < n_labels ? rq->top_k : n_labels);
+    if (o && json_array_size(json_object_get(o, "predictions")) != want) {
+        json_decref(o);
+        o = NULL;
+    }
     if (!o) return reply_status(rq, AC_ERR_NOMEM, "out of memory building the response");
     double total = http_now_ms() - rq->t0_ms;
     json_object_set_new(o, "timing_ms",
