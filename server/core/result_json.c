@@ -2,6 +2,7 @@
 #include "result_json.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 /* Printers dump reals with JSON_REAL_PRECISION(6): more digits would be noise. */
 static json_t *score(float v) { return json_real((double)v); }
@@ -13,10 +14,13 @@ static json_t *top_list(const ac_model *m, const float *probs, int k)
     if (k > 1024) k = 1024;
     k = ac_top_k(probs, info->n_labels, k, idx);
     json_t *arr = json_array();
-    for (int i = 0; i < k && arr; i++)
-        json_array_append_new(arr, json_pack("{s:s,s:o}", "label", info->labels[idx[i]], "score",
-                                             score(probs[idx[i]])));
-    return arr;
+    for (int i = 0; i < k && arr; i++) /* all or nothing: a short list is never an answer */
+        if (json_array_append_new(arr, json_pack("{s:s,s:o}", "label", info->labels[idx[i]], "score",
+                                                 score(probs[idx[i]]))) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    return arr; /* NULL when out of memory: the caller's json_pack then fails too */
 }
 
 json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio *audio,
@@ -40,15 +44,35 @@ json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio
             int b;
             ac_top_k(wp, info->n_labels, 1, &b);
             double t0 = ac_model_window_time(m, audio->n, i);
-            json_array_append_new(segs, json_pack("{s:f,s:f,s:s,s:o,s:o}", "start_s",
-                                                  round(t0 * 1e4) / 1e4, "end_s",
-                                                  round((t0 + win_s) * 1e4) / 1e4, "label",
-                                                  info->labels[b], "score", score(wp[b]),
-                                                  "predictions", top_list(m, wp, top_k)));
+            if (json_array_append_new(segs, json_pack("{s:f,s:f,s:s,s:o,s:o}", "start_s",
+                                                       round(t0 * 1e4) / 1e4, "end_s",
+                                                       round((t0 + win_s) * 1e4) / 1e4, "label",
+                                                       info->labels[b], "score", score(wp[b]),
+                                                       "predictions", top_list(m, wp, top_k))) != 0) {
+                json_decref(segs);
+                segs = NULL;
+            }
         }
-        json_object_set_new(o, "segments", segs);
+        if (!segs || json_object_set_new(o, "segments", segs) != 0) {
+            json_decref(o); /* out of memory: no answer rather than one without its segments */
+            return NULL;
+        }
     }
     return o;
+}
+
+char *ac_json_text(const json_t *o, size_t *len)
+{
+    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(6);
+    size_t need = o ? json_dumpb(o, NULL, 0, flags) : 0;
+    char *text = need ? malloc(need + 1) : NULL;
+    if (text && json_dumpb(o, text, need, flags) != need) {
+        free(text);
+        text = NULL;
+    }
+    if (text) text[need] = 0;
+    if (len) *len = text ? need : 0;
+    return text;
 }
 
 json_t *ac_error_json(ac_status st, const char *msg)

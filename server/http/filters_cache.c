@@ -2,17 +2,22 @@
 #include "filters_cache.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "filters_render.h"
+#include "result_json.h"
 
 /* Keys: layers x 2 modes x a few frequency counts per model; past this many entries the
  * oldest is dropped, so odd ?n= values cannot grow memory without bound. */
 #define MAX_ENTRIES 64
 
 typedef struct entry {
-    const ac_model *model;
+    /* The model by content and served name, not by pointer: after a SIGHUP reload a new
+     * model may sit at a freed one's address, and the same file reloaded keeps its entries. */
+    char sha256[65];
+    char name[AC_NAME_LEN];
     char layer[AC_NAME_LEN];
     ac_filters_mode mode;
     int n;
@@ -48,11 +53,15 @@ void filters_cache_free(filters_cache *c)
     free(c);
 }
 
-static entry *find(filters_cache *c, const ac_model *m, const char *layer, ac_filters_mode mode, int n)
+static entry *find(filters_cache *c, const char *name, const ac_model *m, const char *layer,
+                   ac_filters_mode mode, int n)
 {
+    const char *sha = ac_model_get_info(m)->sha256;
     for (int i = 0; i < c->n; i++) {
         entry *e = &c->e[i];
-        if (e->model == m && e->mode == mode && e->n == n && !strcmp(e->layer, layer)) return e;
+        if (!strcmp(e->sha256, sha) && !strcmp(e->name, name) && e->mode == mode && e->n == n &&
+            !strcmp(e->layer, layer))
+            return e;
     }
     return NULL;
 }
@@ -98,7 +107,7 @@ ac_status filters_cache_get(filters_cache *c, const char *model_name, const ac_m
     if (strlen(layer) >= AC_NAME_LEN) return ac_fail(err, AC_ERR_NOT_FOUND, "no conv layer with so long a name");
     pthread_mutex_lock(&c->mu);
     entry *e;
-    while ((e = find(c, m, layer, mode, n_freqs)) && !e->ready) pthread_cond_wait(&c->done, &c->mu);
+    while ((e = find(c, model_name, m, layer, mode, n_freqs)) && !e->ready) pthread_cond_wait(&c->done, &c->mu);
     if (e) {
         ac_status st = copy_out(e, svg, text, len, err);
         pthread_mutex_unlock(&c->mu);
@@ -106,7 +115,9 @@ ac_status filters_cache_get(filters_cache *c, const char *model_name, const ac_m
     }
     e = claim(c);
     if (e) {
-        e->model = m, e->mode = mode, e->n = n_freqs;
+        snprintf(e->sha256, sizeof e->sha256, "%s", ac_model_get_info(m)->sha256);
+        snprintf(e->name, sizeof e->name, "%s", model_name);
+        e->mode = mode, e->n = n_freqs;
         memcpy(e->layer, layer, strlen(layer) + 1);
     }
     unsigned long stamp = e ? e->stamp : 0;
@@ -119,7 +130,7 @@ ac_status filters_cache_get(filters_cache *c, const char *model_name, const ac_m
     size_t svg_len = 0;
     if (st == AC_OK) {
         json_t *j = ac_filters_json(model_name, fb);
-        json = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+        json = j ? ac_json_text(j, NULL) : NULL;
         json_decref(j);
         svgt = ac_filters_svg(model_name, fb, &svg_len);
         if (!json || !svgt) st = ac_fail(err, AC_ERR_NOMEM, "out of memory rendering filters");

@@ -1,4 +1,4 @@
-/* filters_cache.h - filter analyses computed once per (model, layer, mode, frequencies) and
+/* filters_cache.h - filter analyses computed once per (model file, name, layer, mode, frequencies) and
  * kept rendered (JSON and SVG), so GET /filters answers from memory after the first time.
  *
  * Thread-safety: every function may be called from any HTTP thread. A key is computed by

@@ -318,15 +318,15 @@ static enum MHD_Result answer(request *rq)
     }
     if (!o) return reply_status(rq, AC_ERR_NOMEM, "out of memory building the response");
     double total = http_now_ms() - rq->t0_ms;
-    json_object_set_new(o, "timing_ms",
-                        json_pack("{s:f,s:f,s:f,s:f}", "decode", rq->decode_ms, "queue", r->queue_ms,
-                                  "inference", r->inference_ms, "total", total));
-    json_object_set_new(o, "request_id", json_string(rq->id));
+    int set = json_object_set_new(o, "timing_ms",
+                                  json_pack("{s:f,s:f,s:f,s:f}", "decode", rq->decode_ms, "queue",
+                                            r->queue_ms, "inference", r->inference_ms, "total", total));
+    set |= json_object_set_new(o, "request_id", json_string(rq->id));
     const ac_audio *a = &rq->audio;
-    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    size_t len = 0;
+    char *text = set ? NULL : ac_json_text(o, &len);
     json_decref(o);
     if (!text) return reply_status(rq, AC_ERR_NOMEM, "out of memory building the response");
-    size_t len = strlen(text);
     /* the answer is held until it is sent: it counts against --max-memory too */
     if (mem_hold(rq, &rq->held_answer, len + 1) != 0) {
         free(text);

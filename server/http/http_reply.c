@@ -85,10 +85,10 @@ enum MHD_Result reply_bytes(request *rq, int status, const char *content_type, c
 
 enum MHD_Result reply_json(request *rq, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    size_t len = 0;
+    char *s = ac_json_text(body, &len); /* not json_dumps: see result_json.h */
     json_decref(body);
     if (!s) return queue_oom(rq);
-    size_t len = strlen(s);
     s[len++] = '\n'; /* friendlier for curl in a terminal; JSON parsers ignore it */
     return reply_owned(rq, status, "application/json", s, len);
 }

@@ -19,13 +19,7 @@ if ldd "$EXE" 2>/dev/null | grep -q libasan || [ ! -f "$FM" ] || [ -n "${AUDIOCL
   echo "# skipped: the interposer needs the plain allocator (not under ASan or valgrind)"
   exit 0
 fi
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+scratch_dir # T: a temporary folder; PIDS: servers killed on exit (lib.sh)
 Z1=$SRC/tests/golden/zoo1d.safetensors
 export OMP_WAIT_POLICY=passive
 "$MK" "$T/f.flac" flac 22050 1 1.0 tone 300
@@ -67,7 +61,9 @@ for k in $(seq 1 3000); do
   ctl "arm 0" >/dev/null
   if ! kill -0 "$PID" 2>/dev/null; then bad "k=$k: the server died (failed allocation in $obj)"; break; fi
   case $code in
-  200) grep -q '"predictions":\[{' "$T/r.json" || wrong=$((wrong + 1)); answers=$((answers + 1)) ;;
+  200) grep -q '"predictions":\[{' "$T/r.json" ||
+       { wrong=$((wrong + 1)); echo "# k=$k: 200 without predictions: $(head -c 200 "$T/r.json") (failed in $obj)"; }
+       answers=$((answers + 1)) ;;
   000) if [ "$failed" = 1 ] && [[ "$obj" == libmicrohttpd* ]]; then closed=$((closed + 1));
        else wrong=$((wrong + 1)); echo "# k=$k: no answer, failed allocation in $obj"; fi ;;
   *) if jq -e '(.error.code | type == "string") and (.error.message | length > 0)' "$T/r.json" >/dev/null 2>&1; then
