@@ -9,13 +9,7 @@ EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
 require_tools curl jq node npm sha256sum "$MK" /usr/bin/chromium
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+scratch_dir # T: a temporary folder; PIDS: servers killed on exit (lib.sh)
 ART=$(dirname "$EXE")/browser-artifacts
 mkdir -p "$ART"
 DATA=${AUDIOCLASS_DATA:-$SRC/../shared/data}

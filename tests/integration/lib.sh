@@ -83,3 +83,15 @@ req() {
 }
 # header FILE NAME: the value of header NAME saved by req in FILE.h.
 header() { grep -i "^$2:" "$1.h" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+
+# scratch_dir: T, a temporary folder (kept and named when KEEP is set), and PIDS, the
+# servers a script started, killed when it exits.
+scratch_dir() {
+  T=$(mktemp -d)
+  PIDS=()
+  trap scratch_cleanup EXIT
+}
+scratch_cleanup() {
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
+}

@@ -15,13 +15,7 @@ WRAP=${AUDIOCLASS_TEST_WRAPPER:-}
 QUICK=${AUDIOCLASS_TEST_QUICK:-}
 SLOW=1                      # time scale for timing checks (a wrapper slows everything)
 [ -n "$WRAP" ] && SLOW=10
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+scratch_dir # T: a temporary folder; PIDS: servers killed on exit (lib.sh)
 Z1=$SRC/tests/golden/zoo1d.safetensors
 
 is_error_json() { jq -e '(.error.code | type == "string") and (.error.message | length > 0) and (.request_id | length > 0)' "$1" >/dev/null 2>&1; }

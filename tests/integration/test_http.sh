@@ -8,13 +8,7 @@ EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
 require_tools curl jq "$MK"
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+scratch_dir # T: a temporary folder; PIDS: servers killed on exit (lib.sh)
 Z1=$SRC/tests/golden/zoo1d.safetensors
 Z2=$SRC/tests/golden/zoo2d.safetensors
 

@@ -10,13 +10,7 @@ EXE=$(realpath "$1")
 SRC=$(realpath "$2")
 source "$SRC/tests/integration/lib.sh"
 require_tools curl jq pgrep python3 rsvg-convert "$MK"
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+scratch_dir # T: a temporary folder; PIDS: servers killed on exit (lib.sh)
 M5=$SRC/models/m5-speech.safetensors
 ENV=$SRC/models/envnet-esc50.safetensors
 
