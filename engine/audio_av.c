@@ -2,6 +2,23 @@
  * under the same limits as the libsndfile path (see audio_av.h). */
 #include "audio_av.h"
 
+#if !AC_HAVE_AV
+/* Built without libavformat (cmake -DAC_AV=OFF): no bytes are taken for WebM/M4A, so they
+ * end up refused like any other unreadable format. */
+int ac_audio_av_recognises(const void *data, size_t len)
+{
+    (void)data, (void)len;
+    return 0;
+}
+
+ac_status ac_audio_av_decode(const void *data, size_t len, int target_rate, double max_seconds,
+                             ac_audio *out, char *err)
+{
+    (void)data, (void)len, (void)target_rate, (void)max_seconds, (void)out;
+    return ac_fail(err, AC_ERR_UNSUPPORTED_AUDIO, "this build reads no WebM/Matroska or MP4/M4A (AC_AV=OFF)");
+}
+#else
+
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
@@ -288,3 +305,5 @@ out:
     }
     return st;
 }
+
+#endif /* AC_HAVE_AV */
