@@ -17,6 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$SRC" || exit 1
+# As a person types it: not a sub-make of `make test` (a sub-make prints "Entering directory").
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 # What `make run` would do, without doing it.
 make -n run BUILD="$BUILD" PORT=8080 >"$T/plan.txt" 2>&1
