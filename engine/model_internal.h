@@ -14,7 +14,6 @@ struct ac_model {
     char **labels;           /* [info.n_labels], owned */
     ac_graph graph;          /* nodes, order, steps, slots */
     int last_op_softmax;     /* 1: the output is softmax, 2: log_softmax, 0: logits */
-    size_t rnn_floats_per_item; /* RNN scratch per batch item (all threads together) */
 };
 
 struct ac_workspace {

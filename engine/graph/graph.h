@@ -3,9 +3,10 @@
  *
  * Internal to engine/: model.c, filters.c and the files of engine/graph/ include it; server/
  * sees only model.h. The stages, one file each:
- *   load.c    metadata "graph" JSON -> nodes; each node's fields, tensors and output shape,
- *             with every error naming the node (ac_graph_load)
- *   order.c   execution order (file order among ready nodes), cycles, unknown and dead nodes
+ *   load.c    metadata "graph" JSON -> nodes (ids, inputs; a v1 list as a chain), the
+ *             execution order (file order among ready nodes; cycles and unused values
+ *             refused), then each node built by load_ops.c: fields, tensors, output shape,
+ *             every error naming the node (ac_graph_load)
  *   passes.c  identities become aliases; batch norm folded into its conv, relu and a max
  *             pool fused into a conv/linear, only where the value has a single consumer
  *   plan.c    steps, buffer slots by liveness, kernels chosen once, scratch sizes
@@ -112,9 +113,7 @@ typedef struct ac_graph {
  * tensor of `file` and checking every field and shape. Errors name the node. */
 ac_status ac_graph_load(ac_graph *g, const char *graph_json, int version, ac_shape input,
                         ac_weights *file, char *err);
-/* Execution order, validation of the structure (cycles, unused values), then the passes
- * and the plan. */
-ac_status ac_graph_order(ac_graph *g, char *err);
+/* After ac_graph_load: the fusions (passes.c), then the steps and buffers (plan.c). */
 void ac_graph_passes(ac_graph *g);
 ac_status ac_graph_plan(ac_graph *g, char *err);
 void ac_graph_free(ac_graph *g); /* frees what g owns, not g; NULL is a no-op */

@@ -8,7 +8,6 @@
  * probabilities must match with two workspace shapes (whole batch / 2 threads, one item /
  * 1 thread). */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,20 +125,6 @@ static void check_fixture(const char *path)
 
 Test(zoo, every_node_of_every_block_matches_pytorch)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", tu_src_path("tests/golden/zoo"));
-    DIR *d = opendir(dir);
-    cr_assert(d, "cannot open %s", dir);
-    struct dirent *e;
-    int count = 0;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 19 || strcmp(e->d_name + n - 19, ".golden.safetensors")) continue;
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        check_fixture(path);
-        count++;
-    }
-    closedir(d);
+    int count = tu_for_each_file(tu_src_path("tests/golden/zoo"), ".golden.safetensors", check_fixture);
     cr_assert_geq(count, ZOO_MIN, "expected %d zoo fixtures, found %d", ZOO_MIN, count);
 }

@@ -95,3 +95,14 @@ scratch_cleanup() {
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
+
+# expect_status_code DESCRIPTION STATUS CODE PATH CURL_ARGS...: a request's status and JSON
+# error.code (the body lands in $T/err.json).
+expect_status_code() {
+  local d=$1 status=$2 code=$3 path=$4
+  shift 4
+  local got
+  got=$(req "$T/err.json" "$path" "$@")
+  check_eq "$d: status" "$status" "$got"
+  check_eq "$d: error code" "$code" "$(jq -r .error.code "$T/err.json" 2>/dev/null)"
+}

@@ -14,12 +14,8 @@ Z2=$SRC/tests/golden/zoo2d.safetensors
 
 # expect_error DESCRIPTION STATUS CODE PATH CURL_ARGS...: status and error.code of a request.
 expect_error() {
-  local d=$1 status=$2 code=$3 path=$4
-  shift 4
-  local got
-  got=$(req "$T/err.json" "$path" "$@")
-  check_eq "$d: status" "$status" "$got"
-  check_eq "$d: error code" "$code" "$(jq -r .error.code "$T/err.json" 2>/dev/null)"
+  expect_status_code "$@"
+  local d=$1
   check "$d: message and request id" jq -e '(.error.message | length > 0) and (.request_id | length > 0)' "$T/err.json"
 }
 # same_predictions A B: labels equal, scores within 1e-5 (batch composition may move the

@@ -14,14 +14,7 @@ scratch_dir # T: a temporary folder; PIDS: servers killed on exit (lib.sh)
 M5=$SRC/models/m5-speech.safetensors
 ENV=$SRC/models/envnet-esc50.safetensors
 
-expect_error() {
-  local d=$1 status=$2 code=$3 path=$4
-  shift 4
-  local got
-  got=$(req "$T/err.json" "$path" "$@")
-  check_eq "$d: status" "$status" "$got"
-  check_eq "$d: error code" "$code" "$(jq -r .error.code "$T/err.json" 2>/dev/null)"
-}
+expect_error() { expect_status_code "$@"; } # lib.sh
 # message_has NEEDLE: the last error's message contains NEEDLE
 message_has() { check "message says \"$1\"" grep -qF -- "$1" <(jq -r .error.message "$T/err.json"); }
 

@@ -1,6 +1,10 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <string.h>
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,4 +80,25 @@ unsigned char *tu_st_finish(tu_st *b, json_t *meta, size_t *len)
     free(b->data);
     free(b);
     return out;
+}
+
+int tu_for_each_file(const char *dir_in, const char *suffix, void (*fn)(const char *path))
+{
+    char dir[4096]; /* a copy: dir_in may be tu_src_path's buffer, which fn may reuse */
+    snprintf(dir, sizeof dir, "%s", dir_in);
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot open %s", dir);
+    size_t sl = strlen(suffix);
+    struct dirent *e;
+    int count = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < sl || strcmp(e->d_name + n - sl, suffix)) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        fn(path);
+        count++;
+    }
+    closedir(d);
+    return count;
 }

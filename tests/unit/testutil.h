@@ -8,6 +8,9 @@
 void tu_fill_random(float *x, size_t n, unsigned seed);
 /* Max |a - b| over n values. */
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
+/* Calls fn(path) for each file in dir whose name ends with suffix; returns how many. */
+int tu_for_each_file(const char *dir, const char *suffix, void (*fn)(const char *path));
+
 /* Path under the source tree: tu_src_path("models/x") -> "<src>/models/x" (static buffer). */
 const char *tu_src_path(const char *rel);
 
