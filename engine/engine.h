@@ -5,6 +5,7 @@
  *           per thread)
  * scheduler.h  bounded job queue + dynamic batching on one dispatcher thread (thread-safe)
  * filters.h frequency responses of learned conv filters
+ * stream.h  live streams: incremental passes over causal models, sliding windows for others
  * status.h  ac_status codes and messages
  */
 #ifndef AC_ENGINE_H
@@ -16,5 +17,6 @@
 #include "model.h"
 #include "scheduler.h"
 #include "status.h"
+#include "stream.h"
 
 #endif

@@ -160,6 +160,8 @@ static ac_status build_model(ac_model *m, char *err)
     if ((st = count_params(m, err))) return st;
     ac_graph_passes(&m->graph);
     if ((st = ac_graph_plan(&m->graph, err))) return st;
+    if ((st = ac_graph_causal(&m->graph, err))) return st;
+    info->causal = g->causal, info->running_mean = g->running_mean, info->causal_why = g->causal_why;
     for (int k = 0; k < g->n_steps; k++) info->flops += g->nodes[g->steps[k].node].flops;
     info->file_bytes = ac_weights_file_size(m->file);
     info->sha256 = ac_weights_sha256(m->file);

@@ -48,6 +48,9 @@ typedef struct ac_model_info {
     size_t file_bytes;
     const char *sha256;          /* of the file */
     const char *path;
+    int causal;                  /* the stream executor can run it incrementally (stream.h) */
+    int running_mean;            /* causal, but its answer is a mean over all time */
+    const char *causal_why;      /* not causal: the node that prevents it, and why; else "" */
 } ac_model_info;
 
 typedef struct ac_model ac_model;

@@ -77,6 +77,7 @@ typedef struct ac_node {
     int axis;                /* item axis (0-based, batch excluded) for concat, slice, mean,
                                 layernorm (0 = channels, or the last axis) */
     int start, step, count;  /* slice/select along axis */
+    int from_end;            /* select: the file's index was negative (counts from the end) */
     int pads[4];             /* pad: left, right, top, bottom of the last two axes */
     float pad_value;
     float *cvalue;           /* const: the tensor in F32 [numel of out], owned */
@@ -84,6 +85,23 @@ typedef struct ac_node {
     float **rnn_tables;      /* [4 * layers * dirs]: w_ih, w_hh, b_ih, b_hh per (layer, dir) */
     int64_t flops;           /* 2 * multiply-adds of one item */
 } ac_node;
+
+/* How a value behaves over a stream (causal.c). The network input is a TIME value: frames
+ * along its last axis. A TIME value is stored as [outer, T, inner] around its time axis;
+ * a reduction (a mean over time, or x.select(time, -1): the last frame) makes a REDUCED
+ * value, and every value computed only from REDUCED and CONST values is REDUCED too (the
+ * "head", run when an answer is wanted). CONST values do not depend on the input. */
+typedef enum ac_flow { AC_FLOW_CONST = 0, AC_FLOW_TIME, AC_FLOW_REDUCED } ac_flow;
+typedef enum ac_reduce { AC_REDUCE_NONE = 0, AC_REDUCE_MEAN, AC_REDUCE_LAST } ac_reduce;
+typedef struct ac_flow_info {
+    ac_flow flow;
+    int tax;                 /* TIME: storage axis of time (0 = c, 1 = h, 2 = w) */
+    size_t outer, inner;     /* TIME: floats before / after the time axis (per frame: outer * inner) */
+    ac_reduce reduce;        /* a step that turns a TIME input into a REDUCED value */
+    int chomp;               /* a conv whose right pad a slice cuts off again (the TCN
+                                reference's Chomp1d), or that slice: streams as a left-pad
+                                conv followed by nothing */
+} ac_flow_info;
 
 /* One executed node in order, with where its value lives. */
 typedef struct ac_step {
@@ -107,6 +125,12 @@ typedef struct ac_graph {
     size_t *slot_floats;     /* [n_slots] floats per item (forward) */
     size_t *probe_floats;    /* [n_slots] the same when convs run without their fused pool */
     size_t max_scratch;      /* floats per thread (conv/linear) */
+    /* Set by ac_graph_causal: */
+    ac_flow_info *flow;      /* [n_nodes], owned */
+    int causal;              /* 1: the stream executor can run it (stream.c) */
+    int running_mean;        /* causal, with a mean over all time (its answer averages the
+                                whole stream: the server streams it by windows instead) */
+    char causal_why[160];    /* not causal: the first node that prevents it, and why */
 } ac_graph;
 
 /* Parses metadata "graph" (a v1 list or a v2 object, per `version`) into g, binding every
@@ -117,6 +141,12 @@ ac_status ac_graph_load(ac_graph *g, const char *graph_json, int version, ac_sha
 void ac_graph_passes(ac_graph *g);
 ac_status ac_graph_plan(ac_graph *g, char *err);
 void ac_graph_free(ac_graph *g); /* frees what g owns, not g; NULL is a no-op */
+/* After the plan: decides whether g is causal (every step computes its new frames from past
+ * frames only, so a stream can be fed in pieces) and fills g->flow, g->causal, g->causal_why.
+ * Only AC_ERR_NOMEM fails; a non-causal graph is not an error. */
+ac_status ac_graph_causal(ac_graph *g, char *err);
+/* Storage axis (0 = c, 1 = h, 2 = w) of item axis `axis` of a value of PyTorch rank `rank`. */
+static inline int ac_storage_axis(int rank, int axis) { return rank == 3 && axis == 1 ? 2 : axis; }
 
 /* The node that holds node i's bytes (follows aliases). */
 static inline int ac_graph_root(const ac_graph *g, int i)

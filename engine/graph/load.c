@@ -241,5 +241,6 @@ void ac_graph_free(ac_graph *g)
     free(g->steps);
     free(g->slot_floats);
     free(g->probe_floats);
+    free(g->flow);
     memset(g, 0, sizeof *g);
 }

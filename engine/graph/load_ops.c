@@ -332,8 +332,12 @@ static int build_slice(parse_ctx *c, ac_node *nd, json_t *j, int select)
     if (lu_axis(c, j, "dim", r, &nd->axis)) return -1;
     int k = d[nd->axis];
     if (select) {
-        if (lu_int(c, j, "index", 0, 1, 0, &nd->start)) return -1;
-        if (nd->start >= k) return lu_fail(c, AC_ERR_BAD_MODEL, "index %d outside 0..%d", nd->start, k - 1);
+        /* a negative index counts from the end, as in PyTorch: it stays "the last step" for
+         * any input length, which is what the stream executor needs (stream.c) */
+        if (lu_int(c, j, "index", 0, 1, -k, &nd->start)) return -1;
+        if (nd->start >= k) return lu_fail(c, AC_ERR_BAD_MODEL, "index %d outside -%d..%d", nd->start, k, k - 1);
+        nd->from_end = nd->start < 0;
+        if (nd->from_end) nd->start += k;
         if (r == 1) return lu_fail(c, AC_ERR_BAD_MODEL, "select would leave no axis");
         nd->step = 1, nd->count = 1;
         memmove(d + nd->axis, d + nd->axis + 1, sizeof(int) * (size_t)(2 - nd->axis));

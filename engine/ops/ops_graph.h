@@ -82,5 +82,10 @@ size_t ac_rnn_scratch(const ac_rnn_params *p, int n, int T);
 /* x [n, T, input_size] -> y [n, T, hidden * dirs] (the output sequence of the last layer). */
 void ac_rnn(const ac_rnn_params *p, const float *x, int n, int T, float *y, float *scratch,
             int threads);
+/* The same, starting from and leaving the state in `state` [layers][n][2 * hidden] (h then c
+ * per item; c unused by GRU), so a sequence can be fed in pieces (the stream executor);
+ * one direction only (dirs == 1); NULL state: h0 = c0 = 0, as ac_rnn. */
+void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y, float *scratch,
+                  float *state, int threads);
 
 #endif

@@ -63,6 +63,12 @@ static void rnn_gates(ac_rnn_cell cell, int nb, int H, const float *xp, size_t x
 void ac_rnn(const ac_rnn_params *p, const float *x, int n, int T, float *y, float *scratch,
             int threads)
 {
+    ac_rnn_carry(p, x, n, T, y, scratch, NULL, threads);
+}
+
+void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y, float *scratch,
+                  float *state, int threads)
+{
     const int G = gates(p), H = p->hidden, GH = G * H, D = p->dirs, YW = H * D;
     const size_t rows = (size_t)n * T;
     float *const proj = scratch;
@@ -105,17 +111,30 @@ void ac_rnn(const ac_rnn_params *p, const float *x, int n, int T, float *y, floa
             const float *w_hh = p->w_hh[l * D + d], *b_hh = p->b_hh ? p->b_hh[l * D + d] : NULL;
             float *h = hbuf + ((size_t)d * n + b0) * H, *c = cbuf + ((size_t)d * n + b0) * H;
             float *gh = gbuf + ((size_t)d * n + b0) * GH;
-            memset(h, 0, (size_t)nb * H * sizeof *h);
-            memset(c, 0, (size_t)nb * H * sizeof *c);
+            /* state: [layers][n][2H] (h then c) of the one direction, carried across calls */
+            float *carry = state ? state + ((size_t)l * n + b0) * 2 * H : NULL;
+            for (int i = 0; i < nb; i++) {
+                if (carry) {
+                    memcpy(h + (size_t)i * H, carry + (size_t)i * 2 * H, (size_t)H * sizeof *h);
+                    memcpy(c + (size_t)i * H, carry + (size_t)i * 2 * H + H, (size_t)H * sizeof *c);
+                } else {
+                    memset(h + (size_t)i * H, 0, (size_t)H * sizeof *h);
+                    memset(c + (size_t)i * H, 0, (size_t)H * sizeof *c);
+                }
+            }
             for (int s = 0; s < T; s++) {
                 const int step = d == 0 ? s : T - 1 - s; /* the reverse direction runs backwards */
-                if (s == 0) /* h = 0 */
+                if (s == 0 && !carry) /* h = 0 */
                     memset(gh, 0, (size_t)nb * GH * sizeof *gh);
                 else /* gh[nb, GH] = h[nb, H] . w_hh^T */
                     ac_sgemm(1, nb, GH, H, h, H, w_hh, H, gh, GH);
                 rnn_gates(p->cell, nb, H, proj + ((size_t)d * rows + (size_t)b0 * T + step) * GH,
                           (size_t)T * GH, gh, b_hh, h, c, y + ((size_t)b0 * T + step) * YW + (size_t)d * H,
                           (size_t)T * YW);
+            }
+            for (int i = 0; carry && i < nb; i++) {
+                memcpy(carry + (size_t)i * 2 * H, h + (size_t)i * H, (size_t)H * sizeof *h);
+                memcpy(carry + (size_t)i * 2 * H + H, c + (size_t)i * H, (size_t)H * sizeof *c);
             }
         }
     }

@@ -744,8 +744,7 @@ def _rnn_item(t, n, v, idx):
 
 
 def _rnn_last(t, n, out, hidden, dirs, d):
-    T = out.shape[0]
-    step = T - 1 if d == 0 else 0
+    step = -1 if d == 0 else 0  # the forward direction's last step, for any length
     if dirs == 1:
         return t.emit(n, "select", [out], (hidden,), dim=1, index=step)
     s = t.emit(n, "select", [out], (2 * hidden,), sub=0, dim=1, index=step)
@@ -791,7 +790,7 @@ def _index(t, n, x, idx):
         else:
             if not -size <= i < size:
                 t.fail(n, "indexing", f"index {i} out of range for size {size}")
-            steps.append(("select", axis, {"index": i % size}, None))
+            steps.append(("select", axis, {"index": i}, None))  # negative: from the end
     # slices first (axes unchanged), then selects from the last axis to the first
     steps = [s for s in steps if s[0] == "slice"] + \
         sorted([s for s in steps if s[0] == "select"], key=lambda s: -s[1])

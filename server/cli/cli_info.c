@@ -39,6 +39,11 @@ int cli_info(int argc, char **argv)
     printf("parameters      %lld\n", (long long)in->n_params);
     printf("FLOPs/window    %lld (%.3f GFLOP)\n", (long long)in->flops, (double)in->flops / 1e9);
     printf("BLAS            %s\n", ac_blas_description());
+    if (in->causal)
+        printf("streaming       causal: %s\n", in->running_mean ? "runs incrementally, but its answer is a "
+               "mean over all time, so streams use sliding windows" : "runs incrementally over streams");
+    else
+        printf("streaming       sliding windows (not causal: %s)\n", in->causal_why);
     printf("labels (%d)     ", in->n_labels);
     for (int i = 0; i < in->n_labels; i++) printf("%s%s", i ? ", " : "", in->labels[i]);
     printf("\n\nlayers (batch norm folded into conv, relu fused):\n");
