@@ -8,7 +8,7 @@ FROM debian:bookworm-slim AS build
 # criterion is for the tests (off here) and OpenBLAS is dlopened at run time (engine/blas.h),
 # so neither -dev package is needed to build; libvorbis/libogg are linked directly.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsndfile1-dev libsoxr-dev libvorbis-dev libogg-dev libavformat-dev libavcodec-dev libavutil-dev zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsndfile1-dev libsoxr-dev libvorbis-dev libogg-dev libavformat-dev libavcodec-dev libavutil-dev zlib1g-dev libwslay-dev nettle-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads, so edits to tests/docs/deploy do not invalidate this layer.
@@ -26,7 +26,7 @@ FROM debian:bookworm-slim AS runtime
 # libopenblas0-pthread provides libopenblas.so.0, which the engine loads at run time.
 # A fixed numeric uid lets Kubernetes' runAsNonRoot verify it without reading /etc/passwd.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd12 libjansson4 libsndfile1 libsoxr0 libopenblas0-pthread libgomp1 libvorbis0a libogg0 libavformat59 libavcodec59 libavutil57 zlib1g \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libjansson4 libsndfile1 libsoxr0 libopenblas0-pthread libgomp1 libvorbis0a libogg0 libavformat59 libavcodec59 libavutil57 zlib1g libwslay1 libnettle8 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 audioclass \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin audioclass

@@ -11,8 +11,9 @@ CMAKE_FLAGS ?=
 # already there (NodeSource's nodejs carries its own and conflicts with Debian's npm).
 DEPS      = build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev \
             libsndfile1-dev libsoxr-dev libopenblas-dev libcriterion-dev \
-            libavformat-dev libavcodec-dev libavutil-dev zlib1g-dev
+            libavformat-dev libavcodec-dev libavutil-dev zlib1g-dev libwslay-dev nettle-dev
 TEST_DEPS = curl jq libxml2-utils python3-yaml python3-numpy python3-torch librsvg2-bin procps \
+            python3-websocket \
             chromium nodejs fonts-dejavu-core $(if $(shell command -v npm),,npm)
 
 .PHONY: all deps build run install test test-asan test-deploy fuzz clean

@@ -2,6 +2,7 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
  * a singly linked free list through `next`. */
 typedef struct job {
     int model;
+    ac_task_fn run;  /* a stream job; NULL for a clip */
     const float *samples;
     size_t n, windows;
     ac_job_done_fn done;
@@ -79,13 +81,13 @@ static void unlink_job(ac_scheduler *s, job *j)
 /* Moves up to max_batch windows of `model`'s oldest jobs into s->batch (at least one job,
  * however many windows it has: ac_classify_many splits it). Stops at the first job that
  * does not fit, so a model's jobs keep their order. Called with mu held. */
-static int take_batch(ac_scheduler *s, int model, size_t *windows)
+static int take_batch(ac_scheduler *s, int model, int tasks, size_t *windows)
 {
     int nb = 0;
     size_t w = 0;
     for (job *j = s->head, *next; j; j = next) {
         next = j->next;
-        if (j->model != model) continue;
+        if (j->model != model || (j->run != NULL) != tasks) continue;
         if (nb > 0 && w + j->windows > (size_t)s->cfg.max_batch) break;
         s->batch[nb++] = *j;
         w += j->windows;
@@ -99,10 +101,17 @@ static void run_batch(ac_scheduler *s, int model, int nb, size_t windows)
 {
     ac_job_result r;
     memset(&r, 0, sizeof r);
+    const int tasks = s->batch[0].run != NULL;
     for (int i = 0; i < nb; i++) s->samples[i] = s->batch[i].samples, s->lens[i] = s->batch[i].n;
     double t0 = now_ms();
-    r.status = ac_classify_many(s->models[model], s->ws[model], s->samples, s->lens, nb,
-                                s->preds, r.err);
+    if (tasks) { /* streams, one thread each */
+        const int nt = s->cfg.threads > 0 ? s->cfg.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt < nb ? nt : nb) if (nb > 1)
+        for (int i = 0; i < nb; i++) s->batch[i].run(s->batch[i].user);
+    } else {
+        r.status = ac_classify_many(s->models[model], s->ws[model], s->samples, s->lens, nb,
+                                    s->preds, r.err);
+    }
     double t1 = now_ms();
     for (int i = 0; i < nb; i++) {
         job *j = &s->batch[i];
@@ -152,7 +161,7 @@ static void *dispatcher(void *arg)
             }
         }
         size_t windows;
-        int nb = take_batch(s, model, &windows);
+        int nb = take_batch(s, model, s->head->run != NULL, &windows);
         s->running_model = model;
         pthread_mutex_unlock(&s->mu);
         run_batch(s, model, nb, windows);
@@ -248,6 +257,9 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
     return AC_OK;
 }
 
+static ac_status enqueue(ac_scheduler *s, int model, const float *samples, size_t n, size_t windows,
+                         ac_task_fn run, ac_job_done_fn done, void *user);
+
 ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, size_t n,
                               ac_job_done_fn done, void *user)
 {
@@ -260,6 +272,23 @@ ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, 
     /* Computed outside the lock: pure function of the immutable model (which the caller
      * keeps registered until the job's callback has run). */
     size_t windows = ac_model_windows(m, n, NULL, 0);
+    return enqueue(s, model, samples, n, windows, NULL, done, user);
+}
+
+ac_status ac_scheduler_submit_task(ac_scheduler *s, int model, size_t samples, ac_task_fn run,
+                                   ac_job_done_fn done, void *user)
+{
+    if (!s || !done || !run || model < 0 || model >= AC_SCHED_MAX_MODELS) return AC_ERR_INVALID_ARG;
+    pthread_mutex_lock(&s->mu);
+    const ac_model *m = s->models[model];
+    pthread_mutex_unlock(&s->mu);
+    if (!m) return AC_ERR_INVALID_ARG;
+    return enqueue(s, model, NULL, samples, 1, run, done, user);
+}
+
+static ac_status enqueue(ac_scheduler *s, int model, const float *samples, size_t n, size_t windows,
+                         ac_task_fn run, ac_job_done_fn done, void *user)
+{
     pthread_mutex_lock(&s->mu);
     ac_status st = AC_OK;
     if (s->shutting) {
@@ -272,7 +301,7 @@ ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, 
     } else {
         job *j = s->free_list;
         s->free_list = j->next;
-        *j = (job){.model = model, .samples = samples, .n = n, .windows = windows, .done = done,
+        *j = (job){.model = model, .run = run, .samples = samples, .n = n, .windows = windows, .done = done,
                    .user = user, .t_submit = now_ms(), .prev = s->tail, .next = NULL};
         if (s->tail) s->tail->next = j; else s->head = j;
         s->tail = j;

@@ -86,6 +86,17 @@ ac_status ac_scheduler_create(const ac_model *const *models, int n_models,
 ac_status ac_scheduler_submit(ac_scheduler *s, int model, const float *samples, size_t n,
                               ac_job_done_fn done, void *user);
 
+/* A stream job (stream.h): `run(user)` does one stream's work for a piece of audio on the
+ * dispatcher, then `done(user, result)` reports it (result.pred is empty). Stream jobs share
+ * the bounded queue and the samples cap with clips (`samples` is what the piece holds) and
+ * are batched across streams of a model: the dispatcher runs up to max_batch of them at once,
+ * one OpenMP thread each (a stream's kernels are single-threaded), never mixed with clips.
+ * A stream must have at most one job queued at a time (it owns its state). Same return
+ * codes as ac_scheduler_submit (samples may be 0). */
+typedef void (*ac_task_fn)(void *user);
+ac_status ac_scheduler_submit_task(ac_scheduler *s, int model, size_t samples, ac_task_fn run,
+                                   ac_job_done_fn done, void *user);
+
 /* Adds a model (borrowed until removed) with its own workspace; *slot is the index to
  * submit jobs with. Any thread. */
 ac_status ac_scheduler_add_model(ac_scheduler *s, const ac_model *model, int *slot, char *err);

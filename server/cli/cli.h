@@ -10,6 +10,7 @@ int cli_serve(int argc, char **argv);
 int cli_filters(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_forward(int argc, char **argv);
+int cli_stream(int argc, char **argv);
 
 /* Reads paths from `list` ("-" = stdin), one per line, appending to paths and n.
  * Returns 0, or -1 with a message on stderr. */

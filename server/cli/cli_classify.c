@@ -29,6 +29,9 @@ static void usage(FILE *f)
             "                     file (.safetensors)                           (required)\n"
             "  --top-k K          predictions listed per file                   (default 5)\n"
             "  --windows          add per-window \"segments\"\n"
+            "  --aggregate max    score each label by its best window, not the mean\n"
+            "  --events           add \"events\": words/sounds found and timed (the rule of\n"
+            "                     /stream and /classify?events=1)\n"
             "  --list FILE        read more input paths from FILE, one a line (- = stdin)\n"
             "  --threads T        OpenMP threads                        (default: all cores)\n"
             "  --batch B          windows per forward pass                      (default 64)\n"
@@ -78,14 +81,16 @@ int cli_classify(int argc, char **argv)
         {"windows", no_argument, 0, 'w'},       {"list", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
         {"max-seconds", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
+        {"aggregate", required_argument, 0, 'a'}, {"events", no_argument, 0, 'e'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *model_path = NULL;
     int top_k = 5, windows = 0, threads = 0, batch = 64, n = 0, cap = 0, quiet = 0, c;
+    int aggregate_max = 0, events = 0;
     double max_seconds = 3600;
     char **paths = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:k:wl:t:b:s:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:k:wl:t:b:s:qa:eh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'k': top_k = atoi(optarg); break;
@@ -97,6 +102,14 @@ int cli_classify(int argc, char **argv)
         case 'b': batch = atoi(optarg); break;
         case 's': max_seconds = atof(optarg); break;
         case 'q': quiet = 1; break;
+        case 'a':
+            if (strcmp(optarg, "mean") && strcmp(optarg, "max")) {
+                fprintf(stderr, "audioclass classify: --aggregate must be mean or max, not %s\n", optarg);
+                goto usage_fail;
+            }
+            aggregate_max = !strcmp(optarg, "max");
+            break;
+        case 'e': events = 1; break;
         case 'h': usage(stdout); cli_free_paths(paths, n); return 0;
         default: goto usage_fail;
         }
@@ -166,7 +179,9 @@ int cli_classify(int argc, char **argv)
                 failures++;
                 j++;
             } else {
-                json_t *o = ac_result_json(info->name, m, &audio[i], &pred[j++], top_k, windows);
+                ac_result_opts ro = {.top_k = top_k, .segments = windows, .aggregate_max = aggregate_max,
+                                     .events = events};
+                json_t *o = ac_result_json(info->name, m, &audio[i], &pred[j++], &ro);
                 json_t *ordered = json_pack("{s:s}", "file", path);
                 json_object_update(ordered, o);
                 print_line(ordered);

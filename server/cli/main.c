@@ -18,8 +18,11 @@ static void usage(FILE *f)
             "usage: audioclass COMMAND [OPTIONS]\n\n"
             "commands:\n"
             "  info MODEL                        print a model: metadata, layers, FLOPs\n"
-            "  classify --model MODEL [--top-k K] [--windows] FILES...\n"
+            "  classify --model MODEL [--top-k K] [--windows] [--events] FILES...\n"
             "                                    classify audio files, one JSON line each\n"
+            "  stream --model MODEL [--rate HZ] [--realtime] FILE|-\n"
+            "                                    live classification of a stream: results\n"
+            "                                    and events as JSON lines (as GET /stream)\n"
             "  decode --rate R --out PREFIX FILES...\n"
             "                                    decode+resample audio as the server does\n"
             "                                    (used to prepare training data)\n"
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "filters")) return cli_filters(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "forward")) return cli_forward(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stream")) return cli_stream(argc - 1, argv + 1);
     fprintf(stderr, "audioclass: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

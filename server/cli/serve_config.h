@@ -37,6 +37,9 @@ typedef struct serve_config {
     int request_timeout_s;          /* idle connection timeout; 0 = none */
     int max_connections;
     int max_connections_per_ip;     /* 0 = unlimited */
+    int max_streams;                /* open WebSocket streams; 0 = /stream refused */
+    double max_stream_message;      /* bytes of one WebSocket message (close 1009 beyond) */
+    int stream_idle_timeout_s;      /* a stream that sends nothing this long is closed; 0 = never */
     double shutdown_timeout_s;
     const char *api_key_file;       /* NULL = no authentication */
     const char *cors_origin;        /* NULL = no CORS headers */

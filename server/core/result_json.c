@@ -23,19 +23,79 @@ static json_t *top_list(const ac_model *m, const float *probs, int k)
     return arr; /* NULL when out of memory: the caller's json_pack then fails too */
 }
 
-json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio *audio,
-                       const ac_prediction *p, int top_k, int segments)
+static double r4(double t) { return round(t * 1e4) / 1e4; }
+
+json_t *ac_event_json(const ac_model *m, const ac_event *ev)
+{
+    return json_pack("{s:s,s:s,s:f,s:f,s:o}", "type", "event", "label",
+                     ac_model_get_info(m)->labels[ev->label], "t_start_s", r4(ev->t_start_s), "t_end_s",
+                     r4(ev->t_end_s), "score", score(ev->score));
+}
+
+/* The detection rule over the windows in order; window spans clipped to the recording. */
+static json_t *events_json(const ac_model *m, const ac_audio *audio, const ac_prediction *p)
 {
     const ac_model_info *info = ac_model_get_info(m);
+    ac_detect_params dp;
+    ac_detector d;
+    if (ac_detect_defaults(m, &dp, NULL)) return json_array(); /* the loader checked it */
+    ac_detector_init(&d, &dp, info->n_labels);
+    const double win_s = (double)info->window / info->sample_rate;
+    const double dur = (double)audio->n / info->sample_rate;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < p->n_windows && arr; i++) {
+        double t0 = ac_model_window_time(m, audio->n, i), t1 = t0 + win_s;
+        ac_event ev;
+        if (!ac_detector_feed(&d, p->window_probs + i * (size_t)info->n_labels, t0 < 0 ? 0 : t0,
+                              t1 > dur ? dur : t1, &ev))
+            continue;
+        json_t *e = ac_event_json(m, &ev);
+        if (e) json_object_del(e, "type");
+        if (!e || json_array_append_new(arr, e) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio *audio,
+                       const ac_prediction *p, const ac_result_opts *opt)
+{
+    const ac_model_info *info = ac_model_get_info(m);
+    const int top_k = opt->top_k, segments = opt->segments;
+    float *agg = p->probs, *maxed = NULL;
+    if (opt->aggregate_max) { /* each label's best window */
+        if (!(maxed = malloc((size_t)info->n_labels * sizeof *maxed))) return NULL;
+        for (int l = 0; l < info->n_labels; l++) {
+            maxed[l] = 0;
+            for (size_t i = 0; i < p->n_windows; i++)
+                if (p->window_probs[i * (size_t)info->n_labels + l] > maxed[l])
+                    maxed[l] = p->window_probs[i * (size_t)info->n_labels + l];
+        }
+        agg = maxed;
+    }
     int best;
-    ac_top_k(p->probs, info->n_labels, 1, &best);
+    ac_top_k(agg, info->n_labels, 1, &best);
     double duration = audio->src_rate ? (double)audio->src_frames / audio->src_rate : 0.0;
     json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:f,s:i,s:i,s:s,s:s,s:I}", "model", model_name,
-                          "label", info->labels[best], "score", score(p->probs[best]),
-                          "predictions", top_list(m, p->probs, top_k), "duration_s",
+                          "label", info->labels[best], "score", score(agg[best]),
+                          "predictions", top_list(m, agg, top_k), "duration_s",
                           round(duration * 1e4) / 1e4, "sample_rate", audio->src_rate,
                           "channels", audio->src_channels, "format", audio->container,
                           "encoding", audio->encoding, "windows", (json_int_t)p->n_windows);
+    free(maxed);
+    if (o && json_object_set_new(o, "aggregate", json_string(opt->aggregate_max ? "max" : "mean")) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o && opt->events) {
+        json_t *ev = events_json(m, audio, p);
+        if (!ev || json_object_set_new(o, "events", ev) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
     if (o && segments) {
         json_t *segs = json_array();
         double win_s = (double)info->window / info->sample_rate;

@@ -6,12 +6,25 @@
 
 #include "engine.h"
 
+/* What a classification answer shows. */
+typedef struct ac_result_opts {
+    int top_k;
+    int segments;            /* add per-window "segments" */
+    int aggregate_max;       /* scores: each label's highest window probability, not the mean */
+    int events;              /* add "events": the detection rule (engine/detect.h) over the
+                                windows in order, as a live stream of the recording reports */
+} ac_result_opts;
+
 /* {"model", "label", "score", "predictions": [{"label","score"} x top_k], "duration_s",
- *  "sample_rate", "windows": n, ["segments": [{"start_s","end_s","label","score"}]]}.
- * `audio` describes the decoded clip; segments are added when `segments` is non-zero.
- * Returns a new reference, or NULL when out of memory. */
+ *  "sample_rate", "windows": n, "aggregate": "mean"|"max",
+ *  ["segments": [{"start_s","end_s","label","score"}]],
+ *  ["events": [{"label","t_start_s","t_end_s","score"}]]}.
+ * `audio` describes the decoded clip. Returns a new reference, or NULL when out of memory. */
 json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio *audio,
-                       const ac_prediction *p, int top_k, int segments);
+                       const ac_prediction *p, const ac_result_opts *opt);
+
+/* {"type": "event", "label", "t_start_s", "t_end_s", "score"} (new reference, or NULL). */
+json_t *ac_event_json(const ac_model *m, const ac_event *ev);
 
 /* JSON text of o (compact, reals to 6 digits), NUL-terminated, length in *len; malloc'd, or
  * NULL when out of memory. Use it instead of json_dumps for anything sent: jansson 2.14's

@@ -92,10 +92,10 @@ static enum MHD_Result no_room(request *rq)
                         "requests in progress hold the memory --max-memory allows; retry later");
 }
 
-static const char *const k_params[] = {"model", "top_k", "windows", NULL};
+static const char *const k_params[] = {"model", "top_k", "windows", "aggregate", "events", NULL};
 
-/* model, top_k and windows, from the query or (multipart) the form fields. *ok = 0 when a
- * 400/404 naming the problem is queued. */
+/* model, top_k, windows, aggregate and events, from the query or (multipart) the form
+ * fields. *ok = 0 when a 400/404 naming the problem is queued. */
 static enum MHD_Result read_params(request *rq, int *ok)
 {
     enum MHD_Result r = http_check_params(rq, k_params, ok);
@@ -111,6 +111,13 @@ static enum MHD_Result read_params(request *rq, int *ok)
     const char *w = http_arg(rq, "windows");
     if (w && (rq->segments = http_parse_bool(w)) < 0)
         return http_bad_param(rq, "windows must be 0, 1, true or false, not \"%s\"", w);
+    const char *a = http_arg(rq, "aggregate");
+    if (a && strcmp(a, "mean") && strcmp(a, "max"))
+        return http_bad_param(rq, "aggregate must be mean or max, not \"%s\"", a);
+    rq->aggregate_max = a && !strcmp(a, "max");
+    const char *ev = http_arg(rq, "events");
+    if (ev && (rq->events = http_parse_bool(ev)) < 0)
+        return http_bad_param(rq, "events must be 0, 1, true or false, not \"%s\"", ev);
     *ok = 1;
     return MHD_YES;
 }
@@ -307,7 +314,9 @@ static enum MHD_Result answer(request *rq)
     if (rq->decode_st) return reply_status(rq, rq->decode_st, rq->decode_err);
     if (r->status) return reply_status(rq, r->status, r->err);
     const registry_entry *e = &rq->reg->models[rq->model];
-    json_t *o = ac_result_json(e->name, e->model, &rq->audio, &r->pred, rq->top_k, rq->segments);
+    ac_result_opts ro = {.top_k = rq->top_k, .segments = rq->segments, .aggregate_max = rq->aggregate_max,
+                         .events = rq->events};
+    json_t *o = ac_result_json(e->name, e->model, &rq->audio, &r->pred, &ro);
     ac_prediction_free(&r->pred);
     /* jansson drops what it cannot allocate: a short list would be a wrong 200 */
     int n_labels = ac_model_get_info(e->model)->n_labels;

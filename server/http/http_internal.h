@@ -14,6 +14,8 @@
 #include "media_type.h"
 #include "metrics.h"
 #include "request_id.h"
+#include "stream_session.h"
+#include "ws_hub.h"
 
 struct http_server {
     const serve_config *cfg;
@@ -35,6 +37,8 @@ struct http_server {
     /* Orders "submit + suspend" in the handler before "resume" in the job callback: MHD
      * must never be asked to resume a connection that is not yet suspended. */
     pthread_mutex_t resume_mu;
+    ws_hub *hub;              /* GET /stream's WebSocket thread; NULL with --max-streams 0 */
+    atomic_int streams;       /* streams admitted (handshake accepted) and not yet closed */
 };
 
 /* Where a POST /classify stands. */
@@ -76,7 +80,7 @@ typedef struct request {
 
     /* POST /classify */
     int model;                /* registry index, -1 until known */
-    int top_k, segments;
+    int top_k, segments, aggregate_max, events;
     media_kind media;
     char boundary[72];        /* multipart: the boundary from the Content-Type */
     media_info pcm;           /* .kind MEDIA_PCM: the body (or the `file` part) is raw PCM */
@@ -97,6 +101,10 @@ typedef struct request {
     double decode_ms;
     rq_state state;           /* written under srv->resume_mu once queued */
     ac_job_result result;     /* from the callback; result.pred owned here */
+
+    /* GET /stream */
+    stream_session *stream;   /* made at the handshake, handed to the hub at the upgrade */
+    int stream_reserved;      /* counts in srv->streams until handed over or cleaned up */
 } request;
 
 double http_now_ms(void);
@@ -154,6 +162,11 @@ enum MHD_Result route_web(request *rq, const char *url);
 
 /* Routes (http_routes.c): answer GET-type routes in one call. */
 enum MHD_Result route_get(request *rq, const char *url);
+/* GET /stream (http_stream.c): the WebSocket handshake; stream_cleanup frees what a
+ * request that never upgraded holds. */
+enum MHD_Result route_stream(request *rq);
+void stream_cleanup(request *rq);
+
 /* POST /classify (http_classify.c): called for every handler invocation of the request. */
 enum MHD_Result classify_begin(request *rq);
 enum MHD_Result classify_step(request *rq, const char *data, size_t *size);

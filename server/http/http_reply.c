@@ -21,6 +21,10 @@ static void common_headers(request *rq, struct MHD_Response *r, int status)
     MHD_add_response_header(r, "X-Request-Id", rq->id);
     if (rq->allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rq->allow);
     if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == 426) { /* RFC 6455 4.2.2: the version this server speaks */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
+        MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+    }
     /* Capacity problems are short-lived: tell clients to come back rather than give up. */
     if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (cfg->cors_origin) {

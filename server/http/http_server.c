@@ -30,6 +30,7 @@ static const struct route {
     {"/readyz", 0, MT_READYZ, ALLOW_GET, 1},
     {"/metrics", 0, MT_METRICS, ALLOW_GET, 0},
     {"/openapi.json", 0, MT_OPENAPI, ALLOW_GET, 0},
+    {"/stream", 0, MT_STREAM, ALLOW_GET, 0},
     /* The web page (http_web.c) holds no data: it must load before the user types a key. */
     {"/", 0, MT_WEB, ALLOW_GET, 1},
     {"/ui/", 1, MT_WEB, ALLOW_GET, 1},
@@ -129,6 +130,7 @@ static enum MHD_Result begin(request *rq, const char *url)
                            rt->path, rq->method, rt->allow);
     rq->allow = NULL; /* only 405 and OPTIONS answers carry Allow */
     if (rt->id == MT_CLASSIFY) return classify_begin(rq);
+    if (rt->id == MT_STREAM) return route_stream(rq);
     return route_get(rq, url);
 }
 
@@ -243,6 +245,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
      * shutdown gets here, and then leaking rq is the safe choice. */
     if (!busy) {
         classify_cleanup(rq);
+        stream_cleanup(rq);
         mem_release_all(rq);
         registry_release(rq->reg);
         free(rq);
@@ -304,7 +307,7 @@ ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_s
     } addr;
     memset(&addr, 0, sizeof addr);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, cfg->bind, &addr.v4.sin_addr) == 1) {
         addr.v4.sin_family = AF_INET;
         addr.v4.sin_port = htons((uint16_t)cfg->port);
@@ -333,6 +336,15 @@ ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_s
     if (!h->filters || !h->oom || !h->decoders) {
         http_server_stop(h);
         return ac_fail(err, AC_ERR_NOMEM, "out of memory");
+    }
+    if (cfg->max_streams > 0) {
+        ws_hub_config hc = {.sched = sched, .max_message = (size_t)cfg->max_stream_message,
+                            .idle_timeout_s = cfg->stream_idle_timeout_s};
+        ac_status st = ws_hub_start(&hc, &h->hub, err);
+        if (st) {
+            http_server_stop(h);
+            return st;
+        }
     }
     unsigned pool = (unsigned)cfg->http_threads;
     if (pool == 0) {
@@ -369,9 +381,12 @@ void http_server_begin_drain(http_server *h)
     atomic_store(&h->draining, 1);
     MHD_socket fd = MHD_quiesce_daemon(h->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
+    ws_hub_begin_drain(h->hub); /* streams run what they hold, send their summary, close 1001 */
 }
 
-int http_server_in_flight(http_server *h) { return atomic_load(&h->in_flight); }
+/* Open streams count until they are closed: a drain waits for their summaries too. */
+int http_server_in_flight(http_server *h) { return atomic_load(&h->in_flight) + atomic_load(&h->streams); }
+int http_server_streams(http_server *h) { return atomic_load(&h->streams); }
 
 int http_server_decoding(http_server *h) { return atomic_load(&h->decoding); }
 size_t http_server_memory_held(http_server *h) { return atomic_load(&h->mem_held); }
@@ -380,6 +395,7 @@ int http_server_connections(http_server *h) { return atomic_load(&h->connections
 void http_server_stop(http_server *h)
 {
     if (!h) return;
+    ws_hub_free(h->hub); /* every upgraded socket goes back to MHD before it stops */
     if (h->daemon) MHD_stop_daemon(h->daemon);
     dp_free(h->decoders);
     if (h->oom) MHD_destroy_response(h->oom);

@@ -25,8 +25,11 @@ int http_server_port(const http_server *h);
  * draining: /readyz answers 503 and responses carry Connection: close. Requests already
  * received are still answered. */
 void http_server_begin_drain(http_server *h);
-/* Requests received and not yet completed (answered or abandoned by their client). */
+/* Requests received and not yet completed (answered or abandoned by their client), and
+ * streams not yet closed. */
 int http_server_in_flight(http_server *h);
+/* Open WebSocket streams (GET /stream). */
+int http_server_streams(http_server *h);
 /* Gauges for /metrics: uploads being decoded, bytes held under --max-memory, connections. */
 int http_server_decoding(http_server *h);
 size_t http_server_memory_held(http_server *h);

@@ -36,6 +36,8 @@ hs_mapping hs_from_error(hs_error e)
     case HS_METHOD_NOT_ALLOWED: return (hs_mapping){405, "method_not_allowed"};
     case HS_BODY_TOO_LARGE: return (hs_mapping){413, "body_too_large"};
     case HS_UNSUPPORTED_MEDIA: return (hs_mapping){415, "unsupported_media_type"};
+    case HS_UPGRADE_REQUIRED: return (hs_mapping){426, "upgrade_required"};
+    case HS_TOO_MANY_STREAMS: return (hs_mapping){503, "too_many_streams"};
     case HS_ERROR_COUNT: break;
     }
     return (hs_mapping){500, "internal_error"};

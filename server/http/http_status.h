@@ -14,6 +14,8 @@ typedef enum hs_error {
     HS_METHOD_NOT_ALLOWED,   /* 405 (with an Allow header) */
     HS_BODY_TOO_LARGE,       /* 413 body over --max-body-bytes */
     HS_UNSUPPORTED_MEDIA,    /* 415 content type we do not take */
+    HS_UPGRADE_REQUIRED,     /* 426 /stream without a WebSocket handshake */
+    HS_TOO_MANY_STREAMS,     /* 503 --max-streams streams are open */
     HS_ERROR_COUNT
 } hs_error;
 

@@ -52,7 +52,7 @@ static const char *k_end_names[N_ENDS] = {"ok", "error", "timeout", "shutdown", 
                                           "client_abort", "unknown"};
 
 static const char *k_route_names[MT_ROUTE_COUNT] = {
-    "classify", "models", "model", "filters", "healthz", "readyz", "metrics", "openapi", "web", "other"};
+    "classify", "models", "model", "filters", "healthz", "readyz", "metrics", "openapi", "web", "stream", "other"};
 
 const char *mt_route_name(mt_route r) { return r < MT_ROUTE_COUNT ? k_route_names[r] : "other"; }
 

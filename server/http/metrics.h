@@ -9,7 +9,7 @@
 /* The route label: a fixed set, so that arbitrary URLs cannot blow up the label space. */
 typedef enum mt_route {
     MT_CLASSIFY, MT_MODELS, MT_MODEL, MT_FILTERS, MT_HEALTHZ, MT_READYZ, MT_METRICS,
-    MT_OPENAPI, MT_WEB, MT_OTHER, MT_ROUTE_COUNT
+    MT_OPENAPI, MT_WEB, MT_STREAM, MT_OTHER, MT_ROUTE_COUNT
 } mt_route;
 
 const char *mt_route_name(mt_route r);

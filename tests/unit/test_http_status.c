@@ -64,6 +64,8 @@ Test(http_status, http_level_errors)
         {HS_METHOD_NOT_ALLOWED, 405, "method_not_allowed"},
         {HS_BODY_TOO_LARGE, 413, "body_too_large"},
         {HS_UNSUPPORTED_MEDIA, 415, "unsupported_media_type"},
+        {HS_UPGRADE_REQUIRED, 426, "upgrade_required"},
+        {HS_TOO_MANY_STREAMS, 503, "too_many_streams"},
     };
     cr_assert_eq(sizeof k / sizeof *k, HS_ERROR_COUNT, "a new hs_error needs a row here");
     for (size_t i = 0; i < sizeof k / sizeof *k; i++) {

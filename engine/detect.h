@@ -1,0 +1,54 @@
+/* detect.h - the event rule: a label that is not background stays on top, above a
+ * threshold, for a run of answers. One rule for live streams (server /stream, `audioclass
+ * stream`) and for the windows of a whole recording (/classify?events=1), so a recording
+ * gives the events a live stream of it would.
+ *
+ * A run is a sequence of consecutive answers whose top label is the same non-background
+ * label with probability >= threshold. When a run reaches min_hops answers, one event fires:
+ * the label, t_start_s = the start of the run's first answer's span, t_end_s = the end of
+ * the answer that completed the run, score = the highest probability in the run so far.
+ * A run fires once; the next event needs the run to break (another label on top, or a
+ * probability below the threshold).
+ *
+ * Defaults come from the model file's metadata "stream" (models/FORMAT.md): {"threshold",
+ * "min_hops", "background": [labels], "hop"}; without it, threshold 0.5, min_hops 2,
+ * background _silence_ and _unknown_ (those present). A detector is plain state owned by
+ * its caller; one thread at a time.
+ */
+#ifndef AC_DETECT_H
+#define AC_DETECT_H
+
+#include "model.h"
+
+#define AC_MAX_LABELS 1024
+
+typedef struct ac_detect_params {
+    float threshold;         /* 0 < threshold <= 1 */
+    int min_hops;            /* >= 1 */
+    int hop;                 /* the model's suggested stream hop, samples (0: none given) */
+    unsigned char background[AC_MAX_LABELS]; /* 1: never an event */
+} ac_detect_params;
+
+typedef struct ac_event {
+    int label;
+    double t_start_s, t_end_s;
+    float score;
+} ac_event;
+
+typedef struct ac_detector {
+    ac_detect_params p;
+    int n_labels;
+    int run_label;           /* -1: no run */
+    int run_len;
+    double run_start_s;
+    float run_best;
+} ac_detector;
+
+/* The model's defaults (metadata "stream", or the built-in ones); AC_ERR_BAD_MODEL when the
+ * metadata is malformed (err names the field). */
+ac_status ac_detect_defaults(const ac_model *m, ac_detect_params *out, char *err);
+void ac_detector_init(ac_detector *d, const ac_detect_params *p, int n_labels);
+/* One answer, covering [t_start_s, t_end_s]: returns 1 and fills *ev when it completes a run. */
+int ac_detector_feed(ac_detector *d, const float *probs, double t_start_s, double t_end_s, ac_event *ev);
+
+#endif
