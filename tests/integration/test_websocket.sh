@@ -1,0 +1,100 @@
+#!/bin/bash
+# test_websocket.sh EXE SRC - GET /stream (WebSocket) against live servers, with a real client
+# (stream_checks.py, python3-websocket): handshake refusals as plain HTTP errors, every
+# message type, exactness against `audioclass stream` for any message sizes and fragments,
+# ping, resampling, bad messages and their close codes, vanishing and non-reading clients,
+# 50 concurrent streams, the stream limit, the idle timeout, and a drain on SIGTERM.
+set -u
+EXE=$(realpath "$1")
+SRC=$(realpath "$2")
+. "$SRC/tests/integration/lib.sh"
+require_tools curl jq /usr/bin/python3
+/usr/bin/python3 -c "import websocket, numpy" 2>/dev/null || { echo "FAIL - python3-websocket is missing"; exit 1; }
+scratch_dir
+PY="/usr/bin/python3 $SRC/tests/integration/stream_checks.py"
+M5=$SRC/models/m5-speech.safetensors
+KWS=$SRC/tests/golden/stream/kws.safetensors
+
+# Fixture: examples/yes.flac at 8 kHz with 1.5 s of silence on each side, raw s16le.
+"$EXE" decode --rate 8000 --out "$T/yes" "$SRC/examples/yes.flac" >/dev/null 2>&1
+/usr/bin/python3 -c "
+import numpy as np, sys
+x = np.fromfile('$T/yes.f32', np.float32)
+z = np.zeros(12000, np.float32)
+(np.clip(np.concatenate([z, x, z]), -1, 1) * 32767).astype('<i2').tofile('$T/yes.s16')
+"
+check "fixture: yes.flac as raw 8 kHz PCM" test -s "$T/yes.s16"
+
+# --- the CLI on its own: the same session code the server runs ---
+"$EXE" stream --model "$M5" --events "$T/yes.s16" >"$T/cli.jsonl"
+check_eq "audioclass stream: one event, yes" "yes" "$(jq -r 'select(.type=="event") | .label' "$T/cli.jsonl")"
+check_eq "audioclass stream: a summary of 4 s" "4" "$(jq -r 'select(.type=="summary") | .duration_s' "$T/cli.jsonl")"
+"$EXE" stream --model "$M5" --format f64 "$T/yes.s16" >/dev/null 2>&1
+check_eq "audioclass stream --format f64: usage error" "2" "$?"
+
+# --- handshake refusals are ordinary HTTP errors ---
+start main --model "m5-speech=$M5" --model "stream-kws=$KWS" --model "resnet=$SRC/tests/golden/zoo/resnet1d.safetensors" --max-streams 3
+WSH=(-H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13"
+     -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
+expect_status_code "plain GET /stream" 426 upgrade_required "/stream?model=m5-speech"
+check_eq "426 names the version" "13" "$(header "$T/err.json" Sec-WebSocket-Version)"
+expect_status_code "Sec-WebSocket-Version 8" 426 upgrade_required "/stream?model=m5-speech" \
+  -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 8" -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+expect_status_code "a key that is not 16 bytes" 426 upgrade_required "/stream?model=m5-speech" \
+  -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: c2hvcnQ="
+expect_status_code "unknown model" 404 unknown_model "/stream?model=nope" "${WSH[@]}"
+expect_status_code "no model named, two loaded" 400 bad_request "/stream" "${WSH[@]}"
+for bad in "hop_ms=0" "hop_ms=abc" "rate=500" "format=mp3" "top_k=0" "threshold=1.5" "mode=fast" "colour=red"; do
+  expect_status_code "bad parameter $bad" 400 bad_request "/stream?model=m5-speech&$bad" "${WSH[@]}"
+done
+expect_status_code "mode=incremental for a model that is not causal" 400 invalid_argument \
+  "/stream?model=resnet&mode=incremental" "${WSH[@]}"
+check "the refusal names the node" grep -q "pads 1 on the right" "$T/err.json"
+curl -s -m 10 -o /dev/null -D "$T/up.h" "${WSH[@]}" "$URL/stream?model=m5-speech" --max-time 2
+check "a valid handshake: 101 with the RFC 6455 accept key" \
+  grep -qi "^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" "$T/up.h"
+
+# --- protocol, bad input, clients that vanish ---
+STREAM_MODEL=m5-speech $PY protocol "$URL" "$EXE" "$M5" "$T/yes.s16" | tee "$T/p.out"
+$PY abrupt "$URL" m5-speech "$T/yes.s16" | tee -a "$T/p.out"
+PASS=$((PASS + $(grep -c '^ok' "$T/p.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/p.out")))
+check_eq "server healthy after all that" 200 "$(req "$T/h.json" /healthz)"
+MAIN_PID=$PID MAIN_URL=$URL
+
+# --- small limits: message size and idle time ---
+start strict --model "m5-speech=$M5" --max-stream-message-bytes 4096 --stream-idle-timeout 2
+$PY bad "$URL" m5-speech | tee "$T/b.out"
+$PY idle "$URL" m5-speech | tee -a "$T/b.out"
+PASS=$((PASS + $(grep -c '^ok' "$T/b.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/b.out")))
+stop
+check_eq "exit 0" "0" "$?"
+PID=$MAIN_PID URL=$MAIN_URL
+
+# --- the stream limit (--max-streams 3) ---
+for i in 1 2 3; do $PY hold "$URL" stream-kws "$T/open$i" >"$T/hold$i.out" & done
+for _ in $(seq 100); do [ -s "$T/open1" ] && [ -s "$T/open2" ] && [ -s "$T/open3" ] && break; sleep 0.1; done
+expect_status_code "a fourth stream over --max-streams 3" 503 too_many_streams "/stream?model=stream-kws" "${WSH[@]}"
+check_eq "503 says when to retry" "1" "$(header "$T/err.json" Retry-After)"
+# --- drain: open streams get their summary and close 1001; the server exits 0 ---
+stop
+check_eq "SIGTERM with 3 open streams: exit 0" "0" "$?"
+wait
+check_eq "each open stream was closed with 1001 after its summary" "3" \
+  "$(cat "$T"/hold*.out | jq -c 'select(.close==1001 and .last=="summary")' | wc -l)"
+check_eq "the log has a stream line (with its close code) for every upgraded request" \
+  "$(grep -c '"status":101' "$T/main.log")" "$(grep '"event":"stream"' "$T/main.log" | jq -r .close_code | wc -l)"
+check "vanished clients are logged with close code 0" grep -q '"close_code":0' "$T/main.log"
+
+# --- 50 concurrent streams on the incremental executor ---
+start conc --model "stream-kws=$KWS" --max-streams 64
+$PY concurrent "$URL" "$EXE" "$KWS" "$T/yes.s16" 50 | tee "$T/c.out"
+PASS=$((PASS + $(grep -c '^ok' "$T/c.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/c.out")))
+stop
+check_eq "exit 0" "0" "$?"
+
+# --- streams off ---
+start off --model "m5-speech=$M5" --max-streams 0
+expect_status_code "--max-streams 0" 503 too_many_streams "/stream" "${WSH[@]}"
+stop
+check "no sanitizer report in any server log" bash -c "! grep -l Sanitizer $T/*.log"
+finish
