@@ -85,17 +85,17 @@ int ac_detector_feed(ac_detector *d, const float *probs, double t_start_s, doubl
     int best = 0;
     for (int i = 1; i < d->n_labels; i++)
         if (probs[i] > probs[best]) best = i;
-    int hit = best < AC_MAX_LABELS && !d->p.background[best] && probs[best] >= d->p.threshold;
-    if (!hit) {
-        d->run_label = -1, d->run_len = 0;
-        return 0;
+    const float p = probs[best], on = d->p.threshold, off = d->p.threshold * 0.5f;
+    const int eligible = best < AC_MAX_LABELS && !d->p.background[best];
+    if (!(eligible && best == d->run_label && p >= off)) { /* the run (if any) is over */
+        d->run_label = -1;
+        if (!eligible || p < on) return 0;
+        d->run_label = best, d->run_len = 0, d->run_start_s = t_start_s, d->run_best = 0, d->fired = 0;
     }
-    if (best != d->run_label) {
-        d->run_label = best, d->run_len = 0, d->run_start_s = t_start_s, d->run_best = 0;
-    }
-    d->run_len++;
-    if (probs[best] > d->run_best) d->run_best = probs[best];
-    if (d->run_len != d->p.min_hops) return 0;
+    if (p >= on) d->run_len++;
+    if (p > d->run_best) d->run_best = p;
+    if (d->fired || d->run_len < d->p.min_hops) return 0;
+    d->fired = 1;
     ev->label = best, ev->t_start_s = d->run_start_s, ev->t_end_s = t_end_s, ev->score = d->run_best;
     return 1;
 }

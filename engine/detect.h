@@ -3,12 +3,13 @@
  * stream`) and for the windows of a whole recording (/classify?events=1), so a recording
  * gives the events a live stream of it would.
  *
- * A run is a sequence of consecutive answers whose top label is the same non-background
- * label with probability >= threshold. When a run reaches min_hops answers, one event fires:
- * the label, t_start_s = the start of the run's first answer's span, t_end_s = the end of
- * the answer that completed the run, score = the highest probability in the run so far.
- * A run fires once; the next event needs the run to break (another label on top, or a
- * probability below the threshold).
+ * A run starts when a non-background label is on top with probability >= threshold, and
+ * goes on while that label stays on top with probability >= threshold / 2 (the release
+ * level: a word whose score dips for a moment is still one word). When min_hops answers of
+ * the run have reached the threshold, one event fires: the label, t_start_s = the start of
+ * the run's first answer's span, t_end_s = the end of the answer that completed it, score =
+ * the highest probability in the run so far. A run fires once; the next event needs a new
+ * run (another label on top, or the score below the release level first).
  *
  * Defaults come from the model file's metadata "stream" (models/FORMAT.md): {"threshold",
  * "min_hops", "background": [labels], "hop"}; without it, threshold 0.5, min_hops 2,
@@ -39,7 +40,8 @@ typedef struct ac_detector {
     ac_detect_params p;
     int n_labels;
     int run_label;           /* -1: no run */
-    int run_len;
+    int run_len;             /* answers of the run at or above the threshold */
+    int fired;
     double run_start_s;
     float run_best;
 } ac_detector;

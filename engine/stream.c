@@ -177,7 +177,9 @@ static int look_back(ac_stream *s, const ac_node *nd, step_state *ss, const floa
     const float *in = first(&ss->hist, rows, 1, w, &s->work, &s->bytes);
     const size_t out_rows = (size_t)nd->out.c * (size_t)nd->out.h;
     if (!in || grow(&ss->out, out_rows * n_out, &s->bytes)) return -1;
-    if (conv) {
+    if (conv && nd->frames_w) {
+        ac_conv1d_frames(in, (int)w, nd->frames_w, nd->bias, &nd->conv, nd->relu, ss->out.d);
+    } else if (conv) {
         ac_conv_params p = nd->conv;
         p.pad_l = p.pad_r = 0; /* the left pad was put in hist at creation */
         if (grow(&s->scratch, ac_conv2d_scratch(&p, xs.h, (int)w), &s->bytes)) return -1;
@@ -192,6 +194,17 @@ static int look_back(ac_stream *s, const ac_node *nd, step_state *ss, const floa
     return 0;
 }
 
+/* The elementwise ops of a piece are a few hundred values: done here, without the kernels'
+ * OpenMP regions (libgomp spends 2-5 us entering even a one-thread region, more than the
+ * work). */
+static void binary_same(ac_binary_op op, const float *a, const float *b, float *y, size_t n)
+{
+    if (op == AC_BINARY_ADD)
+        for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    else
+        for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
 /* binary / concat: frames wait in pend until every TIME operand has produced them. */
 static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
 {
@@ -200,11 +213,22 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
     const ac_flow_info *fo = &g->flow[g->steps[k].node];
     step_state *ss = &s->st[k];
     size_t ready = SIZE_MAX;
-    for (int j = 0; j < nd->n_in; j++) {
-        ac_flow_info fj = in_flow(g, nd, j);
-        if (fj.flow != AC_FLOW_TIME) continue;
-        if (append(&ss->pend[j], fj.outer, fj.inner, in[j], m[j], &s->bytes)) return -1;
-        if (ss->pend[j].n < ready) ready = ss->pend[j].n;
+    /* the usual case: nothing waiting and every operand brought as many frames (a residual
+     * add): the operands are used where they are */
+    int direct = 1;
+    for (int j = 0; j < nd->n_in; j++)
+        if (in_flow(g, nd, j).flow == AC_FLOW_TIME) {
+            direct &= ss->pend[j].n == 0 && (ready == SIZE_MAX || m[j] == ready);
+            ready = m[j];
+        }
+    if (!direct) {
+        ready = SIZE_MAX;
+        for (int j = 0; j < nd->n_in; j++) {
+            ac_flow_info fj = in_flow(g, nd, j);
+            if (fj.flow != AC_FLOW_TIME) continue;
+            if (append(&ss->pend[j], fj.outer, fj.inner, in[j], m[j], &s->bytes)) return -1;
+            if (ss->pend[j].n < ready) ready = ss->pend[j].n;
+        }
     }
     ss->out.n = 0;
     if (!ready || ready == SIZE_MAX) return 0;
@@ -212,7 +236,7 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
     for (int j = 0; j < nd->n_in; j++) {
         ac_flow_info fj = in_flow(g, nd, j);
         ops[j] = in[j];
-        if (fj.flow == AC_FLOW_TIME &&
+        if (!direct && fj.flow == AC_FLOW_TIME &&
             !(ops[j] = first(&ss->pend[j], fj.outer, fj.inner, ready, &s->operand[j], &s->bytes)))
             return -1;
     }
@@ -225,7 +249,10 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
             dims4(f0.flow == AC_FLOW_TIME ? piece(in_shape(g, nd, 0), f0.tax, ready) : in_shape(g, nd, 0), a);
             dims4(f1.flow == AC_FLOW_TIME ? piece(in_shape(g, nd, 1), f1.tax, ready) : in_shape(g, nd, 1), b);
             dims4(ys, y);
-            ac_binary(nd->binary, ops[0], a, ops[1], b, ss->out.d, y, 1);
+            if (!memcmp(a, y, sizeof a) && !memcmp(b, y, sizeof b)) /* a residual: no broadcasting */
+                binary_same(nd->binary, ops[0], ops[1], ss->out.d, fo->outer * fo->inner * ready);
+            else
+                ac_binary(nd->binary, ops[0], a, ops[1], b, ss->out.d, y, 1);
         } else {
             int ks[AC_MAX_INPUTS];
             size_t rows = 0, inner = 0;
@@ -236,7 +263,7 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
             ac_concat(ops, ks, nd->n_in, rows, inner, ss->out.d, 1);
         }
         ss->out.n = ready;
-        for (int j = 0; j < nd->n_in; j++) {
+        for (int j = 0; j < nd->n_in && !direct; j++) {
             ac_flow_info fj = in_flow(g, nd, j);
             if (fj.flow == AC_FLOW_TIME) drop(&ss->pend[j], fj.outer, fj.inner, ready);
         }
@@ -304,6 +331,16 @@ static int time_step(ac_stream *s, int k, const float *const *in, const size_t *
     switch (nd->op) {
     case AC_OP_PAD: {
         int d[3], r = ac_shape_dims(xs, d), four = nd->pads[2] || nd->pads[3];
+        if (f->tax == 2 && !four && !nd->pads[1]) { /* a causal left pad: the pad, once, then frames */
+            const size_t left = ss->pad_done ? 0 : (size_t)nd->pads[0];
+            ss->pad_done = 1;
+            for (size_t row = 0; row < f->outer; row++) {
+                float *o = y + row * (left + mx);
+                for (size_t j = 0; j < left; j++) o[j] = nd->pad_value;
+                memcpy(o + left, x + row * mx, mx * sizeof *x);
+            }
+            break;
+        }
         int w = d[r - 1], h = four ? d[r - 2] : 1, left = nd->pads[0];
         if (f->tax == 2 && ss->pad_done) left = 0;
         ss->pad_done = 1;
@@ -317,7 +354,10 @@ static int time_step(ac_stream *s, int k, const float *const *in, const size_t *
         break;
     }
     case AC_OP_UNARY:
-        ac_unary(nd->unary, x, y, count, 1);
+        if (nd->unary == AC_UNARY_RELU)
+            for (size_t i = 0; i < count; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
+        else
+            ac_unary(nd->unary, x, y, count, 1);
         break;
     case AC_OP_BATCHNORM:
         ac_channel_affine(x, 1, xs.c, ac_shape_numel(xs) / (size_t)xs.c, nd->scale, nd->shift, y, 1);

@@ -236,6 +236,17 @@ ac_status ac_graph_causal(ac_graph *g, char *err)
         return AC_OK;
     }
     for (int i = 0; i < g->n_nodes; i++) g->running_mean |= g->flow[i].reduce == AC_REDUCE_MEAN;
+    /* the streams' 1-D convolutions get their weights in the small-run kernel's layout */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ac_node *nd = &g->nodes[i];
+        const ac_conv_params *p = &nd->conv;
+        if (nd->op != AC_OP_CONV || nd->alias >= 0 || g->flow[i].flow != AC_FLOW_TIME || p->groups != 1 ||
+            p->kh != 1 || nd->out.h != 1 || p->cout > AC_FRAMES_MAX_COUT || nd->frames_w)
+            continue;
+        if (!(nd->frames_w = ac_alloc_floats((size_t)p->cout * p->cin * p->kw)))
+            return ac_fail(err, AC_ERR_NOMEM, "out of memory for node %s's stream weights", nd->id);
+        ac_conv1d_frames_pack(nd->weight, p->cout, p->cin, p->kw, nd->frames_w);
+    }
     g->causal = 1;
     return AC_OK;
 }

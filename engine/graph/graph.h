@@ -61,6 +61,8 @@ typedef struct ac_node {
     float *weight;           /* [cout, cin/groups, kh, kw], batch norm folded, owned */
     float *bias;             /* conv/linear [cout] / [out], owned; NULL if none */
     float *packed;           /* conv weights in the direct kernel's layout, owned */
+    float *frames_w;         /* causal 1-D conv: weights [cin, kw, cout] for the stream
+                                executor's small-run kernel (ac_conv1d_frames), owned */
     const ac_tensor_ref *raw_weight; /* conv/linear weight as stored (filter analysis) */
     char folded[AC_ID_LEN];  /* batch norm folded in, "" if none */
     int relu;                /* relu fused after conv/linear */

@@ -94,6 +94,16 @@ size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w);
 void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
                const ac_conv_params *p, int relu, float *y, float *scratch, int threads);
 
+/* A 1-D convolution (groups 1) of one item over a short run of frames, for the stream
+ * executor (conv_frames.c): x [cin, w] already padded, wt [cin, kw, cout] from
+ * ac_conv1d_frames_pack (weight [cout, cin, 1, kw]), y [cout, wo / pool_w] (pool_w 0: wo);
+ * any stride and dilation; p's padding is ignored; fused relu and max pool as ac_conv2d.
+ * Single-threaded, no OpenMP, no scratch. cout <= AC_FRAMES_MAX_COUT. */
+#define AC_FRAMES_MAX_COUT 1024
+void ac_conv1d_frames_pack(const float *weight, int cout, int cin, int kw, float *wt);
+void ac_conv1d_frames(const float *x, int w, const float *wt, const float *bias, const ac_conv_params *p,
+                      int relu, float *y);
+
 /* Pools over [n, c, h, w] -> [n, c, ho, wo]. Max pads with -inf, average counts padding
  * (PyTorch's defaults). */
 void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
