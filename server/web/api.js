@@ -70,3 +70,26 @@ export async function classify(model, blob, topK) {
   const type = blob.type && blob.type.startsWith('audio/') ? blob.type : 'application/octet-stream';
   return apiJson(`/classify?${q}`, { method: 'POST', body: blob, headers: { 'Content-Type': type } });
 }
+
+// Why GET /stream refused a WebSocket: a browser's WebSocket reports a refused handshake only
+// as "closed, 1006". The same request as a plain GET, without the key exactly as the
+// WebSocket went (browsers cannot set a header on one), gets the server's JSON error:
+// 401 (the server wants a key), 404 (no such model), 400 (a bad parameter). 426 (a GET that
+// is no upgrade) means the checks that precede the upgrade passed: the refusal came after
+// them (the server is draining or at --max-streams). Resolves to an ApiError, never throws.
+export async function streamRefusal(query) {
+  try {
+    const res = await fetch(`/stream?${query}`, { cache: 'no-store' });
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      /* not JSON */
+    }
+    const err = body && body.error;
+    return new ApiError(res.status, (err && err.code) || `http_${res.status}`,
+      (err && err.message) || res.statusText || `HTTP ${res.status}`, body && body.request_id);
+  } catch (e) {
+    return new ApiError(0, 'network', `Cannot reach the server (${e.message}).`);
+  }
+}

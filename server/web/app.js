@@ -1,9 +1,12 @@
 // app.js - the page's entry point: wires the key form, the model chooser, file and
-// microphone input, the result view and the filters view to each other.
-import { ApiError, apiKey, setApiKey, classify } from './api.js';
+// microphone input, Live mode, the result view and the filters view to each other.
+import { ApiError, apiKey, setApiKey, classify, streamRefusal } from './api.js';
 import { listModels, modelDetail, renderCard, convLayers } from './models.js';
 import { renderResult, renderError, renderBusy } from './results.js';
-import { Microphone, ClipBuffer, microphoneAvailable } from './recorder.js';
+import { Microphone, ClipBuffer, microphoneAvailable, microphoneError } from './recorder.js';
+import { LiveStream, streamQuery, streamUrl, closeName } from './live.js';
+import { renderLiveWaiting, renderLiveStart, renderLiveResult, addLiveEvent, renderNoEvents,
+  renderLiveSummary, renderLiveError } from './liveview.js';
 import { encodeWav16 } from './wav.js';
 import { showFilters } from './filters.js';
 import { el, clear } from './dom.js';
@@ -11,7 +14,7 @@ import { el, clear } from './dom.js';
 const MAX_RECORD_S = 30; // a recording stops by itself here
 
 const $ = (id) => document.getElementById(id);
-const state = { models: [], model: null, detail: null };
+const state = { models: [], model: null, detail: null, live: null /* { stop() } while Live runs */ };
 
 function say(id, text, isError = false) {
   const p = $(id);
@@ -120,6 +123,7 @@ function setupRecorder() {
   const audio = $('rec-audio');
   if (!microphoneAvailable()) {
     start.disabled = true;
+    $('live-start').disabled = true;
     say('rec-status', 'This browser gives this page no microphone: it needs https, or http://localhost.');
     return;
   }
@@ -141,6 +145,7 @@ function setupRecorder() {
     mic = null;
     await m.stop();
     start.disabled = false;
+    $('live-start').disabled = false;
     show();
     level.style.width = '0%';
     if (!clip.frames) {
@@ -158,6 +163,7 @@ function setupRecorder() {
 
   start.addEventListener('click', async () => {
     start.disabled = true;
+    $('live-start').disabled = true; // one user of the microphone at a time
     clip = new ClipBuffer(MAX_RECORD_S);
     show();
     mic = new Microphone();
@@ -171,7 +177,8 @@ function setupRecorder() {
     } catch (e) {
       mic = null;
       start.disabled = false;
-      say('rec-status', `No microphone: ${e.message}`, true);
+      $('live-start').disabled = false;
+      say('rec-status', microphoneError(e), true);
       return;
     }
     stop.disabled = false;
@@ -179,6 +186,155 @@ function setupRecorder() {
     say('rec-status', `Recording (at most ${MAX_RECORD_S} s)…`);
   });
   stop.addEventListener('click', finish);
+}
+
+// ---------------------------------------------------------------- live
+// Start: the microphone first (its AudioContext's rate goes in the URL; a denied microphone
+// opens no connection), then the WebSocket; chunks captured before it opens wait in
+// LiveStream's queue. Stop: the last partial chunk, then {"type":"end"}; the server answers
+// with the summary and closes. Any other close ends Live with the code and the reason.
+function setupLive() {
+  const start = $('live-start');
+  const stop = $('live-stop');
+  const time = $('live-time');
+  const now = $('live-now');
+  const events = $('live-events');
+  const end = $('live-end');
+  if (!microphoneAvailable()) return; // setupRecorder says why and disables both
+
+  const show = (s) => {
+    const t = s && s.stream ? s.stream.seconds : 0;
+    time.textContent = `${t.toFixed(1)} s`;
+    time.dataset.seconds = t.toFixed(2);
+  };
+  const idle = () => {
+    state.live = null;
+    const focus = document.activeElement === stop || document.activeElement === document.body;
+    start.disabled = false;
+    stop.disabled = true;
+    $('rec-start').disabled = false;
+    if (focus) start.focus(); // Stop, now off, had it
+  };
+
+  // Why the WebSocket never opened, from the same request as a plain GET (api.js).
+  async function refused(s) {
+    const e = await streamRefusal(s.query);
+    let text;
+    if (e.status === 401)
+      text = `${e.message}. This server wants an API key, and a browser cannot send one on a ` +
+        'WebSocket (it sets no headers there), so Live mode cannot work with this server yet.';
+    else if (e.status === 426) text = 'The server refused the stream (it may be shutting down, or serving ' +
+      'as many streams as it takes).';
+    else text = e.message;
+    const why = e.status && e.status !== 426 ? ` (HTTP ${e.status}, ${e.code})` : '';
+    renderLiveError(end, `Cannot stream to ${s.model}${why}`, text);
+    say('live-status', `Live did not start: ${text}`, true);
+  }
+
+  async function closed(s, c) {
+    if (!s.stopping) s.mic.release(); // a stop in progress releases it after the flush
+    show(s);
+    if (c.error && c.error.code === 'backlog') {
+      renderLiveError(end, 'Live stopped', c.error.message);
+      say('live-status', 'Live stopped: the network is too slow.', true);
+    } else if (c.error) { // the server's "error" message came before the close
+      renderLiveError(end, `The stream stopped: close code ${c.code} (${closeName(c.code)})`,
+        `${c.error.code}: ${c.error.message}`);
+      say('live-status', `Live stopped with an error (close code ${c.code}).`, true);
+    } else if (s.summary) {
+      renderNoEvents(events);
+      say('live-status', `Stopped: ${s.summary.duration_s.toFixed(1)} s streamed, ` +
+        `${s.summary.events.length} event${s.summary.events.length === 1 ? '' : 's'}.`);
+    } else if (!c.opened && !s.cancelled) {
+      await refused(s);
+    } else if (s.cancelled) {
+      say('live-status', 'Stopped.');
+    } else { // closed without an error message (a limit libwslay enforces, a lost connection)
+      renderLiveError(end, `The stream stopped: close code ${c.code} (${closeName(c.code)})`,
+        `The connection closed before the summary${c.reason ? `, saying "${c.reason}"` : ''}.`);
+      say('live-status', `Live stopped (close code ${c.code}).`, true);
+    }
+    idle();
+    s.resolve();
+  }
+
+  function message(s, m) {
+    if (m.type === 'start') {
+      renderLiveStart(now, m);
+      say('live-status', `Live: ${m.model} hears the microphone.`);
+    } else if (m.type === 'result') {
+      renderLiveResult(now, m);
+    } else if (m.type === 'event') {
+      addLiveEvent(events, m);
+    } else if (m.type === 'summary') {
+      s.summary = m;
+      renderLiveSummary(end, m);
+    }
+  }
+
+  // Stops the session: with a summary once it is connected, without one before.
+  async function stopLive(s) {
+    if (s.stopping) return s.done;
+    s.stopping = true;
+    stop.disabled = true;
+    if (!s.stream) {
+      s.cancelled = true; // the microphone is still starting: begin() ends it
+      return s.done;
+    }
+    say('live-status', 'Stopping: waiting for the summary…');
+    await s.mic.stop(); // its last partial chunk goes out before the end
+    s.stream.end();
+    return s.done;
+  }
+
+  async function begin() {
+    if (!state.model) {
+      say('live-status', 'Choose a model first.', true);
+      return;
+    }
+    start.disabled = true;
+    $('rec-start').disabled = true; // one user of the microphone at a time
+    const s = { model: state.model.name, mic: new Microphone(), stream: null, summary: null };
+    s.done = new Promise((resolve) => { s.resolve = resolve; });
+    state.live = { stop: () => stopLive(s) };
+    clear(events);
+    clear(end);
+    show(null);
+    renderLiveWaiting(now, 'Starting the microphone…');
+    say('live-status', 'Starting the microphone…');
+    try {
+      await s.mic.start();
+    } catch (e) {
+      s.mic.release();
+      renderLiveWaiting(now, 'Press Start live to stream the microphone.');
+      say('live-status', microphoneError(e), true);
+      idle();
+      s.resolve();
+      return;
+    }
+    if (s.cancelled) {
+      s.mic.release();
+      say('live-status', 'Stopped.');
+      idle();
+      s.resolve();
+      return;
+    }
+    const rate = s.mic.sampleRate;
+    s.query = streamQuery(s.model, rate, Number($('top-k').value));
+    s.stream = new LiveStream(streamUrl(s.query), rate,
+      { onMessage: (m) => message(s, m), onClose: (c) => closed(s, c) });
+    s.mic.subscribe((chunk) => {
+      s.stream.send(chunk);
+      show(s);
+    });
+    renderLiveWaiting(now, `Connecting to ${s.model}…`);
+    say('live-status', `Connecting to ${s.model}…`);
+    stop.disabled = false;
+    stop.focus();
+  }
+
+  start.addEventListener('click', begin);
+  stop.addEventListener('click', () => state.live && state.live.stop());
 }
 
 // ---------------------------------------------------------------- filters
@@ -222,9 +378,18 @@ function setupKey() {
   });
 }
 
-$('model').addEventListener('change', (e) => chooseModel(e.target.value));
+// A stream belongs to one model: switching stops it first (with its summary).
+$('model').addEventListener('change', async (e) => {
+  const name = e.target.value;
+  if (state.live) {
+    await state.live.stop();
+    say('live-status', `Live stopped: the model changed to ${name}. Start live streams to it.`);
+  }
+  await chooseModel(name);
+});
 setupKey();
 setupFileInput();
 setupRecorder();
+setupLive();
 setupFilters();
 loadModels().then(() => document.body.setAttribute('data-ready', '1'));

@@ -1,7 +1,6 @@
 // recorder.js - the microphone as a source of mono float chunks (getUserMedia + an
-// AudioWorklet). Consumers subscribe to chunks: today the clip recorder below keeps them and
-// encodes a WAV for POST /classify; a live mode will be another consumer that sends them over
-// the streaming endpoint once the server has one (issue 16), without touching the capture.
+// AudioWorklet). Consumers subscribe to chunks: the clip recorder below keeps them and encodes
+// a WAV for POST /classify; Live mode (live.js) sends them to GET /stream as they come.
 
 // Raw input for the model: the browser's voice processing would change what it hears.
 const CONSTRAINTS = {
@@ -10,6 +9,14 @@ const CONSTRAINTS = {
 
 export function microphoneAvailable() {
   return !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.AudioWorkletNode);
+}
+
+// What a failed Microphone.start() means, in a sentence for the page.
+export function microphoneError(e) {
+  if (e && e.name === 'NotAllowedError')
+    return 'The microphone was denied: allow it for this page (the browser asks, or its address bar has the setting) and try again.';
+  if (e && e.name === 'NotFoundError') return 'This device has no microphone.';
+  return `No microphone: ${e && e.message ? e.message : e}`;
 }
 
 export class Microphone {

@@ -5,7 +5,7 @@ import { el, clear, labelHue, fmtMs, fmtPct } from './dom.js';
 // Labels such as _silence_ and _unknown_ are the models' "nothing here" classes: no event.
 const isBackground = (label) => label.startsWith('_');
 
-function bars(predictions) {
+export function bars(predictions) {
   const list = el('ol', { class: 'bars', 'aria-label': 'Predictions, most likely first' });
   for (const p of predictions) {
     const fill = el('span', { class: 'fill' });

@@ -85,6 +85,21 @@ async function resultLabel(page, source) {
   return page.locator('#result-label').getAttribute('data-label');
 }
 
+// Live mode: Start live with the keyboard; resolves once the page streams (Stop has the
+// focus), or at once with streaming = false (a stream that fails may be over before a look).
+async function startLive(page, streaming = true) {
+  await page.focus('#live-start');
+  await page.keyboard.press('Enter');
+  if (streaming) await page.waitForFunction(() => document.activeElement.id === 'live-stop');
+}
+
+// The Live error box once it is shown: [title, message].
+async function liveError(page) {
+  await page.locator('#live-error').waitFor();
+  await page.waitForFunction(() => !document.getElementById('live-start').disabled);
+  return [await page.locator('#live-error-title').innerText(), await page.locator('#live-error').innerText()];
+}
+
 async function record(page, seconds) {
   await page.focus('#rec-start');
   await page.keyboard.press('Enter'); // keyboard, as a user without a mouse would
@@ -262,10 +277,53 @@ await step('API key', async () => {
   await kp.reload();
   await kp.waitForFunction(() => !document.getElementById('model').disabled);
   eq('key: sent as Authorization: Bearer after a reload', `Bearer ${cfg.key}`, sent[0]);
+  // a browser's WebSocket sends no header: the server refuses /stream before the upgrade
+  await startLive(kp, false);
+  const [title, msg] = await liveError(kp);
+  check('key: Live shows the server\'s refusal (HTTP 401) instead of hanging', title.includes('HTTP 401'), title);
+  check('key: Live says why a browser cannot send the key', msg.includes('cannot send one on a WebSocket'), msg);
   eq('key: no CSP violation', '[]', JSON.stringify(klog.csp));
   await kp.close();
 });
+// ============================================================ Live: a close with an error code
+await step('Live: the server closes the stream with an error', async () => {
+  // --max-stream-message-bytes 64: the page's first chunk (2048 samples) is too large
+  const { page: tp, log: tlog } = await openPage(b1.ctx, cfg.tightUrl + '/');
+  await tp.waitForSelector('body[data-ready="1"]');
+  await startLive(tp, false);
+  const [title, msg] = await liveError(tp);
+  check('live 1009: the close code and its meaning are shown', title.includes('close code 1009 (message too large)'), title);
+  check('live 1009: says the stream ended before its summary', msg.includes('before the summary'), msg);
+  check('live 1009: shown as an alert', await tp.locator('#live-end .error[role=alert]').count() === 1);
+  check('live 1009: Stop is off again', await tp.isDisabled('#live-stop'));
+  check('live 1009: Record is on again', !(await tp.isDisabled('#rec-start')));
+  eq('live 1009: no script error', '[]', JSON.stringify(tlog.errors));
+  eq('live 1009: no CSP violation', '[]', JSON.stringify(tlog.csp));
+  await tp.close();
+});
 await b1.close();
+
+// ============================================================ Live: the microphone denied
+await step('Live: the microphone denied', async () => {
+  // no --use-fake-ui-for-media-stream and no permission: getUserMedia is refused
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream'] });
+  try {
+    const ctx = await browser.newContext();
+    ctx.setDefaultTimeout(TIMEOUT);
+    const { page: dp, log: dlog } = await openPage(ctx, cfg.url + '/');
+    await dp.waitForSelector('body[data-ready="1"]');
+    await startLive(dp, false);
+    await dp.locator('#live-status.bad', { hasText: 'microphone was denied' }).waitFor();
+    ok('live, microphone denied: the page says so');
+    await dp.waitForFunction(() => !document.getElementById('live-start').disabled);
+    ok('live, microphone denied: Start live is on again');
+    eq('live, microphone denied: no script error', '[]', JSON.stringify(dlog.errors));
+  } finally {
+    await browser.close();
+  }
+});
 
 // ============================================================ fake mic = a real "yes"
 if (cfg.yesF32) {
@@ -281,6 +339,44 @@ if (cfg.yesF32) {
     await yp.locator('#card .chips li').first().waitFor();
     const want = await apiClassify(cfg.url, yesWav, M5);
     eq('microphone (a real "yes", looped): the page shows the API\'s label for the file', want.body.label, await record(yp, 2.0));
+  });
+  await step('Live: a real "yes" streamed through the fake microphone', async () => {
+    const { page: lp, log: llog } = await openPage(b2.ctx, cfg.url + '/');
+    await lp.waitForSelector('body[data-ready="1"]');
+    await lp.selectOption('#model', M5);
+    await lp.locator('#card .chips li').first().waitFor();
+    eq('live: the events list is announced (aria-live)', 'polite', await lp.getAttribute('#live-events', 'aria-live'));
+    await startLive(lp);
+    ok('live: the Stop button has the focus while streaming');
+    check('live: Record is off while Live runs', await lp.isDisabled('#rec-start'));
+    await lp.locator('#live-label').waitFor();
+    ok('live: results arrive while streaming');
+    check('live: the latest result shows its predictions', await lp.locator('#live-now .bars li').count() > 0);
+    await lp.locator('#live-events li[data-label="yes"]').first().waitFor();
+    ok('live: an event "yes" appears while streaming');
+    await lp.screenshot({ path: join(cfg.artifacts, 'page-live.png'), fullPage: true });
+    await lp.click('#live-stop');
+    await lp.locator('#live-summary').waitFor();
+    const samples = Number(await lp.getAttribute('#live-summary', 'data-samples'));
+    check('live: the summary counts the samples streamed', samples > 0, String(samples));
+    const labels = await lp.locator('#live-events li').evaluateAll((lis) => lis.map((li) => li.dataset.label));
+    check('live: the event list has "yes"', labels.includes('yes'), JSON.stringify(labels));
+    const facts = await lp.locator('#live-summary').evaluate((dl) => Object.fromEntries(
+      [...dl.querySelectorAll('dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    eq('live: the summary counts the events the list shows', String(labels.length), facts.events);
+    await lp.waitForFunction(() => !document.getElementById('live-start').disabled);
+    ok('live: Start live is on again after the summary');
+    // switching model while live: the stream stops (with its summary) before the switch
+    await startLive(lp);
+    await lp.locator('#live-label').waitFor();
+    await lp.selectOption('#model', 'envnet-esc50');
+    await lp.locator('#live-status', { hasText: 'the model changed' }).waitFor();
+    ok('live: a change of model stops the stream');
+    check('live: ... with its summary', await lp.locator('#live-summary').count() === 1);
+    check('live: ... and Start live is on again', !(await lp.isDisabled('#live-start')));
+    eq('live: no script error', '[]', JSON.stringify(llog.errors));
+    eq('live: no CSP violation', '[]', JSON.stringify(llog.csp));
+    await lp.close();
   });
   await b2.close();
 } else {
