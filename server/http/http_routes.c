@@ -51,7 +51,7 @@ static enum MHD_Result metrics(request *rq)
 {
     http_server *s = rq->srv;
     metrics_server_gauges(http_server_decoding(s), http_server_memory_held(s),
-                          (size_t)s->cfg->max_memory, http_server_connections(s));
+                          (size_t)s->cfg->max_memory, http_server_connections(s), http_server_streams(s));
     char *text = metrics_render(ac_scheduler_queue_depth(s->sched), s->cfg->queue_size,
                                 !atomic_load(&s->draining) && ac_scheduler_accepting(s->sched));
     if (!text) return reply_status(rq, AC_ERR_NOMEM, "out of memory rendering metrics");

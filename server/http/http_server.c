@@ -117,9 +117,14 @@ static enum MHD_Result begin(request *rq, const char *url)
     if (s->auth && !(rt && rt->open)) {
         const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization");
         const char *key = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-API-Key");
-        if (!auth_check(s->auth, authz, key))
-            return reply_error(rq, hs_from_error(HS_UNAUTHORIZED),
-                               "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`");
+        /* A browser's WebSocket cannot set a header: /stream also takes ?api_key= (the access
+         * log records paths without their query, so the key is not written down) */
+        const char *qkey = rt && rt->id == MT_STREAM && !authz && !key
+                               ? MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "api_key") : NULL;
+        if (!auth_check(s->auth, authz, key ? key : qkey))
+            return reply_error(rq, hs_from_error(HS_UNAUTHORIZED), "send an API key as `Authorization: Bearer KEY` "
+                               "or `X-API-Key: KEY`%s", rt && rt->id == MT_STREAM ? " (or, from a browser, "
+                               "?api_key=KEY)" : "");
     }
     if (!rt) {
         rq->allow = NULL;

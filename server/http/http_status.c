@@ -31,6 +31,7 @@ hs_mapping hs_from_error(hs_error e)
     switch (e) {
     case HS_BAD_REQUEST: return (hs_mapping){400, "bad_request"};
     case HS_UNAUTHORIZED: return (hs_mapping){401, "unauthorized"};
+    case HS_FORBIDDEN: return (hs_mapping){403, "forbidden_origin"};
     case HS_NO_ROUTE: return (hs_mapping){404, "not_found"};
     case HS_UNKNOWN_MODEL: return (hs_mapping){404, "unknown_model"};
     case HS_METHOD_NOT_ALLOWED: return (hs_mapping){405, "method_not_allowed"};

@@ -9,6 +9,7 @@
 typedef enum hs_error {
     HS_BAD_REQUEST,          /* 400 bad query parameter or malformed request */
     HS_UNAUTHORIZED,         /* 401 missing or wrong API key */
+    HS_FORBIDDEN,            /* 403 a WebSocket from a page of another origin */
     HS_NO_ROUTE,             /* 404 no such path */
     HS_UNKNOWN_MODEL,        /* 404 no such model */
     HS_METHOD_NOT_ALLOWED,   /* 405 (with an Allow header) */

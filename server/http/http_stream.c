@@ -11,7 +11,21 @@
 #include "ws_hub.h"
 
 static const char *const k_params[] = {"model", "rate", "format", "hop_ms", "top_k", "threshold", "mode",
-                                       NULL};
+                                       "api_key", NULL};
+
+/* Cross-site WebSocket hijacking: a browser opens a WebSocket to any host and sends the
+ * page's Origin. A stream is taken from the server's own pages (Origin matches Host), from
+ * --cors-origin (any with *), and from clients that send no Origin (not browsers). */
+static int origin_allowed(request *rq)
+{
+    const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+    if (!origin) return 1;
+    const char *cors = rq->srv->cfg->cors_origin;
+    if (cors && (!strcmp(cors, "*") || !strcmp(cors, origin))) return 1;
+    const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *rest = !strncmp(origin, "http://", 7) ? origin + 7 : !strncmp(origin, "https://", 8) ? origin + 8 : NULL;
+    return host && rest && !strcmp(rest, host);
+}
 
 /* One stream's link back to the server, owned by the hub until it releases the socket. */
 typedef struct stream_link {
@@ -120,6 +134,9 @@ enum MHD_Result route_stream(request *rq)
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Sec-WebSocket-Key"), accept);
     if (why) return reply_error(rq, hs_from_error(HS_UPGRADE_REQUIRED), "%s", why);
+    if (!origin_allowed(rq))
+        return reply_error(rq, hs_from_error(HS_FORBIDDEN), "a page from another origin may not open streams here "
+                           "(allow one with --cors-origin)");
     if (atomic_load(&s->draining) || !ac_scheduler_accepting(s->sched))
         return reply_error(rq, hs_from_status(AC_ERR_SHUTTING_DOWN), "server is draining");
     if (!s->hub || s->cfg->max_streams == 0)

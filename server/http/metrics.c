@@ -44,7 +44,7 @@ static struct {
     /* reliability counters and gauges (metrics_request_end and below) */
     unsigned long long ends[N_ENDS];
     unsigned long long conn_refused;
-    int decoding, connections;
+    int decoding, connections, streams;
     size_t mem_held, mem_limit;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -183,11 +183,12 @@ void metrics_connection_refused(void)
     pthread_mutex_unlock(&g.mu);
 }
 
-void metrics_server_gauges(int decoding, size_t mem_held, size_t mem_limit, int connections)
+void metrics_server_gauges(int decoding, size_t mem_held, size_t mem_limit, int connections, int streams)
 {
     pthread_mutex_lock(&g.mu);
     g.decoding = decoding, g.mem_held = mem_held, g.mem_limit = mem_limit;
     g.connections = connections;
+    g.streams = streams;
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -246,6 +247,8 @@ static void render_reliability(sbuf *b)
     sb_printf(b, "audioclass_connections_refused_total %llu\n", g.conn_refused);
     head(b, "audioclass_connections_open", "gauge", "Open client connections.");
     sb_printf(b, "audioclass_connections_open %d\n", g.connections);
+    head(b, "audioclass_streams_open", "gauge", "Open WebSocket streams (GET /stream), admitted and not yet closed.");
+    sb_printf(b, "audioclass_streams_open %d\n", g.streams);
     head(b, "audioclass_decodes_in_progress", "gauge", "Uploads being decoded or waiting for a decoder.");
     sb_printf(b, "audioclass_decodes_in_progress %d\n", g.decoding);
     head(b, "audioclass_memory_held_bytes", "gauge",

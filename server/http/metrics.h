@@ -33,7 +33,7 @@ void metrics_request_end(const char *how);
 /* A connection closed at once over --max-connections. */
 void metrics_connection_refused(void);
 /* Server gauges, sampled by the /metrics route before metrics_render. */
-void metrics_server_gauges(int decoding, size_t mem_held, size_t mem_limit, int connections);
+void metrics_server_gauges(int decoding, size_t mem_held, size_t mem_limit, int connections, int streams);
 
 /* The exposition text; gauges sampled by the caller. Returns a malloc'd string. */
 char *metrics_render(int queue_depth, int queue_capacity, int ready);

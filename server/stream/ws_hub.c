@@ -379,6 +379,13 @@ static void *hub_main(void *arg)
             maybe_submit(h, c);
             if (c->want_close && !c->want_close_at) c->want_close_at = now;
             flush_close(c);
+            if (!c->close_queued && !c->dead && wslay_event_get_close_sent(c->ws)) {
+                /* libwslay closed by itself: a message over the limit (1009), a protocol
+                 * error (1002), or its answer to the client's close */
+                c->close_queued = wslay_event_get_status_code_sent(c->ws);
+                if (!c->close_queued) c->close_queued = 1005;
+                c->close_at = now;
+            }
             if (!c->in_flight && !c->want_close && (c->pend_len || (c->end_requested && c->close_code)))
                 retry = 1;
             if (finished(c, now, stopping)) {

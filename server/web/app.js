@@ -221,8 +221,8 @@ function setupLive() {
     const e = await streamRefusal(s.query);
     let text;
     if (e.status === 401)
-      text = `${e.message}. This server wants an API key, and a browser cannot send one on a ` +
-        'WebSocket (it sets no headers there), so Live mode cannot work with this server yet.';
+      text = `${e.message}. This server wants an API key: enter the right one above.`;
+    else if (e.status === 403) text = e.message;
     else if (e.status === 426) text = 'The server refused the stream (it may be shutting down, or serving ' +
       'as many streams as it takes).';
     else text = e.message;
@@ -320,7 +320,7 @@ function setupLive() {
       return;
     }
     const rate = s.mic.sampleRate;
-    s.query = streamQuery(s.model, rate, Number($('top-k').value));
+    s.query = streamQuery(s.model, rate, Number($('top-k').value), apiKey());
     s.stream = new LiveStream(streamUrl(s.query), rate,
       { onMessage: (m) => message(s, m), onClose: (c) => closed(s, c) });
     s.mic.subscribe((chunk) => {

@@ -26,9 +26,13 @@ export function closeName(code) {
 }
 
 // The query of GET /stream: the model, the microphone's own rate (the server resamples, with
-// its state kept across messages) and the encoding of the binary messages.
-export function streamQuery(model, rate, topK) {
-  return new URLSearchParams({ model, rate: String(rate), format: FORMAT, top_k: String(topK) });
+// its state kept across messages), the encoding of the binary messages and, when the page
+// has one, the API key (a browser's WebSocket sends no Authorization header; the server takes
+// ?api_key= on /stream for that, and keeps queries out of its log).
+export function streamQuery(model, rate, topK, key) {
+  const q = new URLSearchParams({ model, rate: String(rate), format: FORMAT, top_k: String(topK) });
+  if (key) q.set('api_key', key);
+  return q;
 }
 
 export function streamUrl(query) {

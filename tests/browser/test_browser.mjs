@@ -277,11 +277,17 @@ await step('API key', async () => {
   await kp.reload();
   await kp.waitForFunction(() => !document.getElementById('model').disabled);
   eq('key: sent as Authorization: Bearer after a reload', `Bearer ${cfg.key}`, sent[0]);
-  // a browser's WebSocket sends no header: the server refuses /stream before the upgrade
+  // a browser's WebSocket sends no header: the page puts the key in /stream's query
+  await startLive(kp);
+  ok('key: Live streams with the key (?api_key=)');
+  await kp.keyboard.press('Enter'); // Stop live (it has the focus)
+  await kp.locator('#live-summary').waitFor();
+  ok('key: ... and ends with its summary');
+  await kp.evaluate(() => sessionStorage.setItem('audioclass.apiKey', 'wrong-key'));
   await startLive(kp, false);
   const [title, msg] = await liveError(kp);
-  check('key: Live shows the server\'s refusal (HTTP 401) instead of hanging', title.includes('HTTP 401'), title);
-  check('key: Live says why a browser cannot send the key', msg.includes('cannot send one on a WebSocket'), msg);
+  check('key: with a wrong key, Live shows the server\'s refusal (HTTP 401) instead of hanging', title.includes('HTTP 401'), title);
+  check('key: ... and says a key is wanted', msg.includes('wants an API key'), msg);
   eq('key: no CSP violation', '[]', JSON.stringify(klog.csp));
   await kp.close();
 });

@@ -187,6 +187,10 @@ def abrupt(url, model, pcm_path):
             ws.send(json.dumps({"type": "end"}))
         ws.sock.shutdown(socket.SHUT_RDWR)
         ws.sock.close()
+    for _ in range(5):  # a client that closes (a close frame) without {"type":"end"}
+        ws = connect(url, model=model)
+        ws.send_binary(pcm)
+        ws.close()
     # a client that sends much and never reads: its replies pile up until it is dropped
     ws = connect(url, model=model, hop_ms=1)
     dropped = False

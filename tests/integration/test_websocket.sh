@@ -54,6 +54,11 @@ curl -s -m 10 -o /dev/null -D "$T/up.h" "${WSH[@]}" "$URL/stream?model=m5-speech
 check "a valid handshake: 101 with the RFC 6455 accept key" \
   grep -qi "^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" "$T/up.h"
 
+expect_status_code "a page of another origin" 403 forbidden_origin "/stream?model=m5-speech" "${WSH[@]}" \
+  -H "Origin: http://evil.example"
+curl -s -m 10 -o /dev/null -D "$T/same.h" "${WSH[@]}" -H "Origin: $URL" "$URL/stream?model=m5-speech" --max-time 2
+check "a page of the server's own origin: 101" grep -q "^HTTP/1.1 101" "$T/same.h"
+
 # --- protocol, bad input, clients that vanish ---
 STREAM_MODEL=m5-speech $PY protocol "$URL" "$EXE" "$M5" "$T/yes.s16" | tee "$T/p.out"
 $PY abrupt "$URL" m5-speech "$T/yes.s16" | tee -a "$T/p.out"
@@ -67,10 +72,16 @@ $PY bad "$URL" m5-speech | tee "$T/b.out"
 $PY idle "$URL" m5-speech | tee -a "$T/b.out"
 PASS=$((PASS + $(grep -c '^ok' "$T/b.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/b.out")))
 stop
-check_eq "exit 0" "0" "$?"
+check_eq "the small-limits server exits 0" "0" "$?"
 PID=$MAIN_PID URL=$MAIN_URL
 
-# --- the stream limit (--max-streams 3) ---
+# --- the stream limit (--max-streams 3), once the streams above are all gone ---
+for _ in $(seq 200); do
+  [ "$(curl -s "$URL/metrics" | awk '$1=="audioclass_streams_open" {print $2}')" = 0 ] && break
+  sleep 0.1
+done
+check_eq "every stream above is closed (audioclass_streams_open)" 0 \
+  "$(curl -s "$URL/metrics" | awk '$1=="audioclass_streams_open" {print $2}')"
 for i in 1 2 3; do $PY hold "$URL" stream-kws "$T/open$i" >"$T/hold$i.out" & done
 for _ in $(seq 100); do [ -s "$T/open1" ] && [ -s "$T/open2" ] && [ -s "$T/open3" ] && break; sleep 0.1; done
 expect_status_code "a fourth stream over --max-streams 3" 503 too_many_streams "/stream?model=stream-kws" "${WSH[@]}"
@@ -90,7 +101,21 @@ start conc --model "stream-kws=$KWS" --max-streams 64
 $PY concurrent "$URL" "$EXE" "$KWS" "$T/yes.s16" 50 | tee "$T/c.out"
 PASS=$((PASS + $(grep -c '^ok' "$T/c.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/c.out")))
 stop
-check_eq "exit 0" "0" "$?"
+check_eq "the 50-stream server exits 0" "0" "$?"
+
+# --- an API key: a header, or ?api_key= (what a browser's WebSocket can send) ---
+echo "stream-key-1" >"$T/keys"
+start keyed --model "m5-speech=$M5" --api-key-file "$T/keys"
+expect_status_code "keyed server, no key" 401 unauthorized "/stream" "${WSH[@]}"
+expect_status_code "keyed server, wrong ?api_key" 401 unauthorized "/stream?api_key=nope" "${WSH[@]}"
+curl -s -m 10 -o /dev/null -D "$T/k1.h" "${WSH[@]}" "$URL/stream?api_key=stream-key-1" --max-time 2
+check "keyed server, ?api_key=KEY: 101" grep -q "^HTTP/1.1 101" "$T/k1.h"
+curl -s -m 10 -o /dev/null -D "$T/k2.h" "${WSH[@]}" -H "Authorization: Bearer stream-key-1" "$URL/stream" --max-time 2
+check "keyed server, Authorization header: 101" grep -q "^HTTP/1.1 101" "$T/k2.h"
+check "the key is not in the log" bash -c "! grep -q stream-key-1 $T/keyed.log"
+expect_status_code "?api_key= on another route is still an unknown parameter" 401 unauthorized "/models?api_key=stream-key-1"
+stop
+check_eq "the keyed server exits 0" "0" "$?"
 
 # --- streams off ---
 start off --model "m5-speech=$M5" --max-streams 0

@@ -59,6 +59,7 @@ Test(http_status, http_level_errors)
     static const struct { hs_error e; int http; const char *code; } k[] = {
         {HS_BAD_REQUEST, 400, "bad_request"},
         {HS_UNAUTHORIZED, 401, "unauthorized"},
+        {HS_FORBIDDEN, 403, "forbidden_origin"},
         {HS_NO_ROUTE, 404, "not_found"},
         {HS_UNKNOWN_MODEL, 404, "unknown_model"},
         {HS_METHOD_NOT_ALLOWED, 405, "method_not_allowed"},
