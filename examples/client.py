@@ -6,8 +6,9 @@
     python3 examples/client.py filters envnet-esc50 envnet.svg --layer conv2 --mode probe
     python3 examples/client.py stream --model kws-speech --rate 16000 < speech.raw
 
-`stream` sends raw PCM (16-bit little-endian mono; a file or standard input, e.g. a
-microphone through `arecord -f S16_LE -r 16000 -c 1 -t raw`) to GET /stream over a
+`stream` sends raw PCM (16-bit little-endian mono, or 32-bit floats with --format f32le; a
+file or standard input, e.g. a microphone through `arecord -f S16_LE -r 16000 -c 1 -t raw`)
+to GET /stream over a
 WebSocket and prints each event (a keyword heard, and when) as it comes, then the summary;
 --results prints every hop's answer too, --realtime paces a file at 1x.
 
@@ -143,9 +144,10 @@ def ws_messages(sock, buf):
 
 def stream(args):
     src = open(args.file, "rb") if args.file != "-" else sys.stdin.buffer
-    sock, rest = ws_connect(args.url, "/stream", {"model": args.model, "rate": args.rate, "format": "s16le",
+    sock, rest = ws_connect(args.url, "/stream", {"model": args.model, "rate": args.rate, "format": args.format,
                                                   "hop_ms": args.hop_ms, "threshold": args.threshold})
-    chunk = int((args.rate or 16000) * 0.1) * 2  # 100 ms of 16-bit samples per message
+    width = 2 if args.format == "s16le" else 4
+    chunk = int(args.rate * 0.1) * width  # 100 ms of samples per message
     lock = threading.Lock()
 
     def send():
@@ -154,8 +156,8 @@ def stream(args):
             data = src.read(chunk)
             if not data:
                 break
-            if args.realtime and args.rate:
-                time.sleep(max(0.0, t0 + sent / (2 * args.rate) - time.time()))
+            if args.realtime:
+                time.sleep(max(0.0, t0 + sent / (width * args.rate) - time.time()))
             with lock:
                 ws_send(sock, 0x2, data)
             sent += len(data)
@@ -207,7 +209,9 @@ def main():
     f.add_argument("--mode", choices=["kernel", "probe"])
     f.set_defaults(run=filters)
     s = sub.add_parser("stream", help="live classification of raw 16-bit PCM over a WebSocket")
-    s.add_argument("file", nargs="?", default="-", help="raw s16le mono PCM (default: standard input)")
+    s.add_argument("file", nargs="?", default="-", help="raw mono PCM (default: standard input)")
+    s.add_argument("--format", choices=["s16le", "f32le"], default="s16le",
+                   help="16-bit integers (default) or 32-bit floats, little-endian")
     s.add_argument("--model", help="model name (GET /models); may be left out when one is served")
     s.add_argument("--rate", type=int, default=16000, help="the PCM's sample rate (default 16000)")
     s.add_argument("--hop-ms", type=float, help="time between answers (default: the model's)")

@@ -344,7 +344,7 @@ ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_s
     }
     if (cfg->max_streams > 0) {
         ws_hub_config hc = {.sched = sched, .max_message = (size_t)cfg->max_stream_message,
-                            .idle_timeout_s = cfg->stream_idle_timeout_s};
+                            .idle_timeout_s = cfg->stream_idle_timeout_s, .on_piece = metrics_stream_piece};
         ac_status st = ws_hub_start(&hc, &h->hub, err);
         if (st) {
             http_server_stop(h);

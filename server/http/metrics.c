@@ -37,7 +37,7 @@ static struct {
     unsigned long long by_status[MT_ROUTE_COUNT][MAX_STATUSES];
     histo latency[MT_ROUTE_COUNT];
     long in_flight;
-    histo decode, queue;
+    histo decode, queue, stream_hop;
     histo *batch_jobs, *batch_windows, *inference; /* [MAX_MODELS] */
     double *audio_seconds;                          /* [MAX_MODELS] */
     unsigned long long *classified;                 /* [MAX_MODELS] */
@@ -102,6 +102,7 @@ int metrics_init(const char *const *model_names, int n_models)
         histo_init(&g.latency[r], k_latency, (int)(sizeof k_latency / sizeof *k_latency));
     histo_init(&g.decode, k_latency, (int)(sizeof k_latency / sizeof *k_latency));
     histo_init(&g.queue, k_latency, (int)(sizeof k_latency / sizeof *k_latency));
+    histo_init(&g.stream_hop, k_latency, (int)(sizeof k_latency / sizeof *k_latency));
     pthread_mutex_unlock(&g.mu);
     if (!ok) metrics_free();
     return ok ? 0 : -1;
@@ -152,6 +153,13 @@ void metrics_classified(const char *name, double decode_s, double queue_s, doubl
         g.audio_seconds[model] += audio_s;
         g.classified[model]++;
     }
+    pthread_mutex_unlock(&g.mu);
+}
+
+void metrics_stream_piece(double seconds)
+{
+    pthread_mutex_lock(&g.mu);
+    histo_add(&g.stream_hop, seconds);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -356,6 +364,9 @@ char *metrics_render(int queue_depth, int queue_capacity, int ready)
     histo_print(&b, "audioclass_decode_seconds", "", &g.decode);
     head(&b, "audioclass_queue_wait_seconds", "histogram", "Time a clip waited for its batch.");
     histo_print(&b, "audioclass_queue_wait_seconds", "", &g.queue);
+    head(&b, "audioclass_stream_piece_seconds", "histogram",
+         "GET /stream: from the arrival of a piece of audio to its results queued for sending.");
+    histo_print(&b, "audioclass_stream_piece_seconds", "", &g.stream_hop);
     head(&b, "audioclass_batch_size_clips", "histogram", "Clips per forward-pass batch.");
     for (int m = 0; m < g.n_models; m++) {
         snprintf(lab, sizeof lab, "model=\"%s\"", g.models[m]);

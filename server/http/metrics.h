@@ -24,6 +24,8 @@ void metrics_request(mt_route r, int status, double seconds);
 void metrics_in_flight(int delta);
 /* A successful classification of model `name`: decode time, queue wait, seconds of audio. */
 void metrics_classified(const char *name, double decode_s, double queue_s, double audio_s);
+/* A stream's piece: seconds from its last message's arrival to its results queued. */
+void metrics_stream_piece(double seconds);
 /* One forward-pass batch: clips and windows in it, and its wall time. */
 void metrics_batch(const char *name, int jobs, int windows, double seconds);
 

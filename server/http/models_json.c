@@ -19,6 +19,27 @@ static json_t *card_json(const ac_model *m)
     return o;
 }
 
+/* How GET /stream runs the model: incremental for causal models whose answer is about the
+ * recent past, sliding windows otherwise (engine/stream.h), with the event rule's defaults. */
+static json_t *streaming_json(const ac_model *m)
+{
+    const ac_model_info *in = ac_model_get_info(m);
+    ac_detect_params dp;
+    if (ac_detect_defaults(m, &dp, NULL)) return NULL; /* checked at load: cannot fail */
+    const int hop = dp.hop ? dp.hop : in->hop;
+    json_t *bg = json_array();
+    for (int i = 0; bg && i < in->n_labels && i < AC_MAX_LABELS; i++)
+        if (dp.background[i]) json_array_append_new(bg, json_string(in->labels[i]));
+    json_t *o = json_pack("{s:b,s:s,s:f,s:f,s:i,s:o}", "causal", in->causal, "mode",
+                          in->causal && !in->running_mean ? "incremental" : "window", "hop_s",
+                          round((double)hop / in->sample_rate * 1e4) / 1e4, "threshold", (double)dp.threshold,
+                          "min_hops", dp.min_hops, "background", bg);
+    const char *why = !in->causal ? in->causal_why
+                      : in->running_mean ? "its answer is a mean over all time: streamed by windows" : NULL;
+    if (o && why) json_object_set_new(o, "why_window", json_string(why));
+    return o;
+}
+
 json_t *model_summary_json(const registry_entry *e)
 {
     const ac_model_info *in = ac_model_get_info(e->model);
@@ -28,6 +49,7 @@ json_t *model_summary_json(const registry_entry *e)
                      in->n_labels, "parameters", (json_int_t)in->n_params, "flops_per_window",
                      (json_int_t)in->flops, "sha256", in->sha256);
     if (o) json_object_set_new(o, "card", card_json(e->model));
+    if (o) json_object_set_new(o, "streaming", streaming_json(e->model));
     if (o) /* shorter clips are refused with 422 (min_duration.h) */
         json_object_set_new(o, "min_duration_s", json_real(round(ac_min_duration_s(e->model) * 1e4) / 1e4));
     return o;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +44,8 @@ typedef struct conn {
     /* hub thread only */
     unsigned char *pending;       /* audio not yet handed to a job */
     size_t pend_len, pend_cap;
+    double pend_t;                /* arrival of the last message in pending */
+    double job_t;                 /* the same for the job's bytes */
     int end_requested;            /* {"type":"end"} or drain: no more audio */
     int close_code;               /* the close code to send once the last job is done */
     int want_close;               /* close with this code once the queued messages are out */
@@ -196,6 +200,7 @@ static void on_msg(wslay_event_context_ptr ws, const struct wslay_event_on_msg_r
         }
         memcpy(c->pending + c->pend_len, arg->msg, arg->msg_length);
         c->pend_len += arg->msg_length;
+        c->pend_t = now_s();
         return;
     }
     if (arg->opcode == WSLAY_TEXT_FRAME) {
@@ -298,6 +303,7 @@ static void maybe_submit(ws_hub *h, conn *c)
     c->job_bytes = c->pending, c->job_cap = c->pend_cap, c->job_len = c->pend_len;
     c->pending = b, c->pend_cap = cap, c->pend_len = 0;
     c->job_end = end;
+    c->job_t = c->pend_t;
     c->job_out = NULL, c->job_tail = &c->job_out;
     pthread_mutex_lock(&h->mu);
     c->in_flight = 1;
@@ -317,8 +323,9 @@ static void maybe_submit(ws_hub *h, conn *c)
 }
 
 /* A finished job's messages go out; errors and the end close the stream. */
-static void take_job_result(conn *c, out_msg *msgs)
+static void take_job_result(ws_hub *h, conn *c, out_msg *msgs)
 {
+    if (h->cfg.on_piece && c->job_len) h->cfg.on_piece(now_s() - c->job_t);
     for (out_msg *m = msgs, *n; m; m = n) {
         n = m->next;
         if (!c->dead) queue_text(c, m->text, m->len);
@@ -360,7 +367,7 @@ static void *hub_main(void *arg)
             out_msg *msgs = c->outbox;
             c->outbox = NULL, c->outbox_tail = &c->outbox, c->job_done = 0;
             pthread_mutex_unlock(&h->mu);
-            take_job_result(c, msgs);
+            take_job_result(h, c, msgs);
             pthread_mutex_lock(&h->mu);
         }
         pthread_mutex_unlock(&h->mu);
@@ -495,6 +502,8 @@ ac_status ws_hub_add(ws_hub *h, int fd, const char *extra, size_t extra_len, str
     c->job_tail = &c->job_out, c->outbox_tail = &c->outbox;
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int one = 1; /* results are small and late ones are useless: no Nagle delay */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     json_t *start = stream_session_start_json(session);
     size_t len;
     char *text = start ? ac_json_text(start, &len) : NULL;

@@ -38,6 +38,8 @@ typedef struct ws_hub_config {
     ac_scheduler *sched;
     size_t max_message;      /* bytes of one message */
     int idle_timeout_s;      /* 0 = never */
+    void (*on_piece)(double seconds); /* NULL, or told each piece's latency: from the arrival of
+                                         its last message to its results queued (metrics) */
 } ws_hub_config;
 
 /* Called once when a stream is over (closed, dropped, or the hub stopping), after its
