@@ -185,7 +185,8 @@ def stream(args):
         elif m["type"] == "result" and args.results:
             print(f"  {m['t_end_s']:8.3f} s  {m['label']} ({m['score']:.3f})", flush=True)
         elif m["type"] == "summary":
-            print(f"summary: {m['duration_s']} s of audio, {m['results']} answers, {len(m['events'])} events")
+            n = len(m["events"])
+            print(f"summary: {m['duration_s']} s of audio, {m['results']} answers, {n} event{'' if n == 1 else 's'}")
         elif m["type"] == "error":
             print(f"error: {m['error']['code']}: {m['error']['message']}", file=sys.stderr)
     if code != 1000:

@@ -37,7 +37,7 @@ def main():
     net, arch, labels, _ = export.load_model_file(args.model)
     index, data = prep.open_cache(args.cache, True)
     items = [it for it in index["items"] if it["split"] == "val"
-             and it.get("source") != "speech_commands_v0.01_sample"]
+             and it.get("source") not in ("speech_commands_v0.01_sample", "v0.01", "v0.02", "synthetic")]
     if args.limit:
         items = items[:args.limit]
     clips = [np.array(data[it["offset"]:it["offset"] + it["frames"]], np.float32) for it in items]

@@ -86,6 +86,48 @@ class EnvNet(nn.Module):
         return self.fc7(x)
 
 
+class CausalTCN(nn.Module):
+    """A streaming keyword spotter: a causal, dilated temporal convolution network on raw 8 kHz
+    audio. Every convolution is padded on the left only, so the frame at time t depends on
+    samples <= t, and the engine can run it over a stream incrementally (engine/stream.c).
+
+    x: [N, 1, L] -> pad 64 left, front 48x80 /16 -> [N, 48, L/16] -> pool 5 -> [N, 48, L/80]
+    (one frame per 10 ms) -> proj 1x1 -> [N, C, T] -> 5 residual blocks, dilation 1..16, two
+    k=3 convs each (receptive field 125 frames = 1.25 s) -> head 1x1 -> [N, classes, T].
+    forward() answers for the last frame (x[..., -1], "what was just said"), so the answer for
+    a stream after n samples is the offline answer for those n samples.
+    """
+    sample_rate = 8000
+    input_length = 10000
+    input_shape = [1, 10000]
+    frame = 80  # samples per output frame
+
+    def __init__(self, n_classes, channels=64, dilations=(1, 2, 4, 8, 16)):
+        super().__init__()
+        self.front = nn.Conv1d(1, 48, 80, stride=16, bias=False)
+        self.bn0 = nn.BatchNorm1d(48)
+        self.proj = nn.Conv1d(48, channels, 1)
+        self.dilations = list(dilations)
+        self.convs_a = nn.ModuleList(nn.Conv1d(channels, channels, 3, dilation=d, bias=False) for d in dilations)
+        self.bns_a = nn.ModuleList(nn.BatchNorm1d(channels) for _ in dilations)
+        self.convs_b = nn.ModuleList(nn.Conv1d(channels, channels, 3, dilation=d, bias=False) for d in dilations)
+        self.bns_b = nn.ModuleList(nn.BatchNorm1d(channels) for _ in dilations)
+        self.head = nn.Conv1d(channels, n_classes, 1)
+
+    def frames(self, x):  # x: [N, 1, L] -> per-frame logits [N, classes, L // 80]
+        x = F.relu(self.bn0(self.front(F.pad(x, (64, 0)))))
+        x = F.max_pool1d(x, 5)
+        x = self.proj(x)
+        for d, ca, ba, cb, bb in zip(self.dilations, self.convs_a, self.bns_a, self.convs_b, self.bns_b):
+            y = F.relu(ba(ca(F.pad(x, (2 * d, 0)))))
+            y = bb(cb(F.pad(y, (2 * d, 0))))
+            x = F.relu(x + y)
+        return self.head(x)
+
+    def forward(self, x):  # x: [N, 1, L] -> [N, classes] log-probabilities of the last frame
+        return F.log_softmax(self.frames(x)[:, :, -1], dim=-1)
+
+
 # Test-time policy (models/FORMAT.md, "policy"): how a clip of any length becomes windows.
 # M5: window = input, 1000 zeros (125 ms, the training time-shift range) on each side and a
 # 1000-sample hop, so a 1 s clip is read at -125, 0 and +125 ms and longer audio every 125 ms.
@@ -96,13 +138,18 @@ class EnvNet(nn.Module):
 POLICIES = {
     "m5": {"window": 8000, "hop": 1000, "pad": 1000},
     "envnet": {"window": 24014, "hop": 8889, "pad": 12007},
+    # The spotter answers for the end of its window; trained with the clip's end 0..250 ms
+    # before it, so a 1 s clip is read once with its end 125 ms before the window's.
+    "tcn": {"window": 10000, "hop": 1000, "pad": 1000},
 }
 
-ARCHS = {"m5": M5, "envnet": EnvNet}
+ARCHS = {"m5": M5, "envnet": EnvNet, "tcn": CausalTCN}
 
 
 def arch_kwargs(arch, state):
     """Constructor arguments that a state dict implies (M5's width is conv1's channel count)."""
+    if arch == "tcn":
+        return {"channels": int(state["proj.weight"].shape[0])}
     return {"n_channel": int(state["conv1.weight"].shape[0])} if arch == "m5" else {}
 
 

@@ -96,8 +96,8 @@ Test(golden, every_fixture_matches_pytorch)
 /* Every shipped model must be pinned by a fixture. */
 Test(golden, shipped_models_have_fixtures)
 {
-    const char *names[] = {"m5-speech", "envnet-esc50"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"m5-speech", "envnet-esc50", "kws-speech"};
+    for (int i = 0; i < 3; i++) {
         char model[256], fixture[256];
         snprintf(model, sizeof model, "models/%s.safetensors", names[i]);
         snprintf(fixture, sizeof fixture, "tests/golden/%s.golden.safetensors", names[i]);

@@ -96,9 +96,13 @@ check_eq "the log has a stream line (with its close code) for every upgraded req
   "$(grep -c '"status":101' "$T/main.log")" "$(grep '"event":"stream"' "$T/main.log" | jq -r .close_code | wc -l)"
 check "vanished clients are logged with close code 0" grep -q '"close_code":0' "$T/main.log"
 
-# --- 50 concurrent streams on the incremental executor ---
-start conc --model "stream-kws=$KWS" --max-streams 64
-$PY concurrent "$URL" "$EXE" "$KWS" "$T/yes.s16" 50 | tee "$T/c.out"
+# --- 50 concurrent streams on the incremental executor: the shipped spotter ---
+SPOT=$SRC/models/kws-speech.safetensors
+"$EXE" stream --model "$SPOT" --events "$T/yes.s16" >"$T/spot.jsonl"
+check_eq "the spotter streams incrementally" incremental "$(jq -r 'select(.type=="start") | .mode' "$T/spot.jsonl")"
+check_eq "the spotter hears the one yes" yes "$(jq -r 'select(.type=="event") | .label' "$T/spot.jsonl" | tr '\n' ' ' | sed 's/ $//')"
+start conc --model "kws-speech=$SPOT" --max-streams 64
+$PY concurrent "$URL" "$EXE" "$SPOT" "$T/yes.s16" 50 | tee "$T/c.out"
 PASS=$((PASS + $(grep -c '^ok' "$T/c.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/c.out")))
 stop
 check_eq "the 50-stream server exits 0" "0" "$?"
