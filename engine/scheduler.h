@@ -2,7 +2,8 @@
  * OpenMP forward passes for every model, with batches formed from concurrent requests.
  *
  * A job is one decoded clip (mono floats at the model's sample rate) for one of the models
- * the scheduler was created with. ac_scheduler_submit never blocks: when the bounded queue
+ * the scheduler was created with, or one stream's piece of work (ac_scheduler_submit_task:
+ * live streams, stream.h), which shares the queue and its bounds with clips. ac_scheduler_submit never blocks: when the bounded queue
  * is full it answers AC_ERR_QUEUE_FULL at once, and after shutdown began
  * AC_ERR_SHUTTING_DOWN. The queue is bounded twice: in jobs (queue_size) and, because a
  * job may be a long clip, in samples held (max_samples: every sample from submit until its

@@ -263,6 +263,12 @@ Test(model_file, bad_metadata)
     meta_case("input_shape", "[2, 1000]", "one waveform");
     meta_case("policy", "{\"window\": 999, \"hop\": 300}", "policy window 999 differs from the input length 1000");
     meta_case("policy", "{\"window\": 1000, \"hop\": 0}", "\"hop\" must be an integer >= 1");
+    /* the live streams' defaults (FORMAT.md "stream") */
+    meta_case("stream", "[1]", "metadata \"stream\" is not a JSON object");
+    meta_case("stream", "{\"threshold\": 1.5}", "\"threshold\" must be in (0, 1]");
+    meta_case("stream", "{\"min_hops\": 0}", "\"min_hops\" must be 1..1000");
+    meta_case("stream", "{\"hop\": -3}", "\"hop\" must be a positive number of samples");
+    meta_case("stream", "{\"background\": [\"nope\"]}", "background label nope is not a label");
 }
 
 Test(model_file, graph_errors_name_the_layer)

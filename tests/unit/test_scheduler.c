@@ -380,3 +380,68 @@ Test(scheduler, memory_cap_refuses_at_once)
     seen_free(&sn);
     ac_model_free(m);
 }
+
+/* Stream jobs (ac_scheduler_submit_task): each runs once on the dispatcher before its
+ * callback, they share the bounded queue with clips, and a drain runs them all. */
+typedef struct task_tag {
+    seen *s;
+    int id;
+    ac_stream *stream;
+    const float *x;
+    int ran;                 /* run calls */
+    uint64_t samples_at_done;
+} task_tag;
+
+static void task_run(void *user)
+{
+    task_tag *t = user;
+    char err[AC_ERR_LEN];
+    t->ran++;
+    if (ac_stream_push(t->stream, t->x, 400, NULL, NULL, err)) t->ran = -1000;
+}
+
+static void task_done(void *user, ac_job_result *r)
+{
+    task_tag *t = user;
+    t->samples_at_done = ac_stream_samples(t->stream);
+    tag tg = {t->s, t->id};
+    on_done(&tg, r);
+}
+
+Test(scheduler, stream_jobs_run_once_share_the_queue_and_drain)
+{
+    ac_model *m = load("tests/golden/stream/kws.safetensors");
+    const ac_model *ms[] = {m};
+    ac_scheduler *s = start(ms, 1, 12, 64, 60000); /* batches wait: the queue fills first */
+    seen sn;
+    tag tags[MAXJ];
+    seen_init(&sn, tags);
+    float x[400];
+    tu_fill_random(x, 400, 12);
+    task_tag tt[10];
+    char err[AC_ERR_LEN];
+    ac_stream_config cfg = {.mode = AC_STREAM_INCREMENTAL, .hop = 200};
+    for (int i = 0; i < 10; i++) {
+        tt[i] = (task_tag){.s = &sn, .id = i, .x = x};
+        cr_assert_eq(ac_stream_create(m, &cfg, &tt[i].stream, err), AC_OK, "%s", err);
+        cr_assert_eq(ac_scheduler_submit_task(s, 0, 400, task_run, task_done, &tt[i]), AC_OK);
+    }
+    cr_assert_eq(ac_scheduler_submit(s, 0, x, 400, on_done, &tags[10]), AC_OK);
+    cr_assert_eq(ac_scheduler_submit(s, 0, x, 400, on_done, &tags[11]), AC_OK);
+    cr_expect_eq(ac_scheduler_submit_task(s, 0, 400, task_run, task_done, &tt[0]), AC_ERR_QUEUE_FULL,
+                 "stream jobs count against the queue like clips");
+    cr_expect_eq(ac_scheduler_submit_task(s, 0, 400, NULL, task_done, &tt[0]), AC_ERR_INVALID_ARG);
+    cr_assert_eq(ac_scheduler_shutdown(s, 30000), 1);
+    cr_assert_eq(sn.count, 12);
+    for (int i = 0; i < 10; i++) {
+        cr_expect_eq(tt[i].ran, 1, "task %d ran %d times", i, tt[i].ran);
+        cr_expect_eq(tt[i].samples_at_done, 400, "task %d's callback came after its run", i);
+        cr_expect_eq(sn.res[i].status, AC_OK);
+        ac_stream_free(tt[i].stream);
+    }
+    cr_expect_eq(sn.res[10].status, AC_OK, "clips still run beside stream jobs");
+    cr_expect_gt(sn.res[10].pred.n_windows, 0);
+    ac_scheduler_free(s);
+    seen_free(&sn);
+    ac_model_free(m);
+}
