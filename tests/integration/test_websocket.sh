@@ -32,6 +32,21 @@ check_eq "audioclass stream: a summary of 4 s" "4" "$(jq -r 'select(.type=="summ
 "$EXE" stream --model "$M5" --format f64 "$T/yes.s16" >/dev/null 2>&1
 check_eq "audioclass stream --format f64: usage error" "2" "$?"
 
+# --- the same rule offline: /classify?events=1 finds and times the word; aggregate=max ---
+/usr/bin/python3 -c "
+import wave
+w = wave.open('$T/yes.wav', 'wb'); w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+w.writeframes(open('$T/yes.s16', 'rb').read()); w.close()"
+"$EXE" classify --model "$M5" --events "$T/yes.wav" >"$T/cls.json"
+check_eq "classify --events: the mean says _silence_ (the issue's example)" _silence_ "$(jq -r .label "$T/cls.json")"
+check_eq "classify --events: one event, yes" yes "$(jq -r '[.events[].label] | join(",")' "$T/cls.json")"
+check_eq "classify --events: the event is the CLI stream's event" \
+  "$(jq -c 'select(.type=="event") | [.label, .t_start_s, .t_end_s]' "$T/cli.jsonl")" \
+  "$(jq -c '.events[0] | [.label, .t_start_s, .t_end_s]' "$T/cls.json")"
+check_eq "classify --aggregate max: yes" yes "$("$EXE" classify --model "$M5" --aggregate max "$T/yes.wav" | jq -r .label)"
+"$EXE" classify --model "$M5" --aggregate median "$T/yes.wav" >/dev/null 2>&1
+check_eq "classify --aggregate median: usage error" 2 "$?"
+
 # --- handshake refusals are ordinary HTTP errors ---
 start main --model "m5-speech=$M5" --model "stream-kws=$KWS" --model "resnet=$SRC/tests/golden/zoo/resnet1d.safetensors" --max-streams 3
 WSH=(-H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13"
@@ -58,6 +73,15 @@ expect_status_code "a page of another origin" 403 forbidden_origin "/stream?mode
   -H "Origin: http://evil.example"
 curl -s -m 10 -o /dev/null -D "$T/same.h" "${WSH[@]}" -H "Origin: $URL" "$URL/stream?model=m5-speech" --max-time 2
 check "a page of the server's own origin: 101" grep -q "^HTTP/1.1 101" "$T/same.h"
+
+check_eq "POST /classify?events=1: the same event" \
+  "$(jq -c '.events' "$T/cls.json")" \
+  "$(curl -s -H "Content-Type: audio/wav" --data-binary "@$T/yes.wav" "$URL/classify?model=m5-speech&events=1" | jq -c .events)"
+check_eq "POST /classify?aggregate=max" yes \
+  "$(curl -s -H "Content-Type: audio/wav" --data-binary "@$T/yes.wav" "$URL/classify?model=m5-speech&aggregate=max" | jq -r .label)"
+expect_status_code "aggregate=median" 400 bad_request "/classify?model=m5-speech&aggregate=median" \
+  --data-binary "@$T/yes.wav"
+expect_status_code "events=maybe" 400 bad_request "/classify?model=m5-speech&events=maybe" --data-binary "@$T/yes.wav"
 
 # --- protocol, bad input, clients that vanish ---
 STREAM_MODEL=m5-speech $PY protocol "$URL" "$EXE" "$M5" "$T/yes.s16" | tee "$T/p.out"
