@@ -22,7 +22,8 @@ ac_status ac_pcm_stream_create(ac_pcm_encoding enc, int in_rate, int out_rate, a
                                char *err);
 void ac_pcm_stream_free(ac_pcm_stream *p); /* NULL is a no-op */
 
-/* Converts len bytes; *x, *n: the samples at out_rate that are ready. AC_ERR_BAD_AUDIO for a
+/* Converts len bytes; *x, *n: the samples at out_rate that are ready (*x may be NULL when
+ * *n is 0). AC_ERR_BAD_AUDIO for a
  * non-finite f32 sample (err says which); AC_ERR_NOMEM. */
 ac_status ac_pcm_stream_feed(ac_pcm_stream *p, const void *bytes, size_t len, const float **x, size_t *n,
                              char *err);

@@ -337,7 +337,7 @@ static int time_step(ac_stream *s, int k, const float *const *in, const size_t *
             for (size_t row = 0; row < f->outer; row++) {
                 float *o = y + row * (left + mx);
                 for (size_t j = 0; j < left; j++) o[j] = nd->pad_value;
-                memcpy(o + left, x + row * mx, mx * sizeof *x);
+                if (mx) memcpy(o + left, x + row * mx, mx * sizeof *x); /* (no frames: x may be NULL) */
             }
             break;
         }

@@ -23,12 +23,12 @@ static float *convert(ac_pcm_encoding enc, int in_rate, int out_rate, const unsi
     for (size_t at = 0; at < len;) {
         size_t take = piece && piece < len - at ? piece : len - at;
         cr_assert_eq(ac_pcm_stream_feed(p, bytes + at, take, &x, &got, err), AC_OK, "%s", err);
-        memcpy(all + n, x, got * sizeof *x);
+        if (got) memcpy(all + n, x, got * sizeof *x);
         n += got, at += take;
     }
     size_t partial;
     cr_assert_eq(ac_pcm_stream_flush(p, &x, &got, &partial, err), AC_OK, "%s", err);
-    memcpy(all + n, x, got * sizeof *x);
+    if (got) memcpy(all + n, x, got * sizeof *x);
     n += got;
     ac_pcm_stream_free(p);
     *n_out = n;
