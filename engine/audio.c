@@ -4,9 +4,9 @@
 #include "audio_av.h"
 #include "audio_names.h"
 #include "ogg_guard.h"
+#include "resample.h"
 
 #include <math.h>
-#include <soxr.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,67 +78,6 @@ static ac_status open_failure(const unsigned char *d, size_t len, char *err)
                    why);
 }
 
-/* The output buffer of a decode: grows geometrically, each growth first cleared with the
- * caller's budget (opts->reserve), so that every byte the clip holds is accounted for. */
-typedef struct out_buf {
-    float *x;
-    size_t n, cap;
-    const ac_decode_opts *o;
-} out_buf;
-
-#define AC_OUT_SLACK 8
-
-static ac_status out_room(out_buf *b, size_t more, size_t hint, char *err)
-{
-    if (more <= b->cap - b->n) return AC_OK;
-    size_t need = b->n + more, ncap;
-    if (hint >= need) {
-        ncap = b->cap ? b->cap * 2 : 16384; /* up to the expected length, never past it */
-        if (ncap > hint) ncap = hint;
-    } else if (hint) {
-        ncap = hint + hint / 8 + 4096;      /* a resampler tail or a header that lied a bit */
-    } else {
-        ncap = b->cap ? b->cap * 2 : 16384; /* no length known: double */
-    }
-    if (ncap < need) ncap = need > b->cap * 2 ? need : b->cap * 2;
-    /* + AC_OUT_SLACK floats: libsoxr's output routine reads a few bytes past the end of
-     * the space it is given (valgrind: 8-byte read 28 bytes into a 32-byte buffer) */
-    if (b->o && b->o->reserve) {
-        ac_status st = b->o->reserve(b->o->user, (ncap + AC_OUT_SLACK) * sizeof(float), err);
-        if (st != AC_OK) return st;
-    }
-    float *p = realloc(b->x, (ncap + AC_OUT_SLACK) * sizeof *p);
-    if (!p) return ac_fail(err, AC_ERR_NOMEM, "out of memory for %zu decoded samples", ncap);
-    b->x = p, b->cap = ncap;
-    return AC_OK;
-}
-
-/* Streams a mono block through libsoxr (or copies it when the rates are equal) into the
- * output. in == NULL flushes the resampler's tail. */
-static ac_status resample_block(soxr_t sx, const float *in, size_t n, out_buf *b, size_t hint,
-                                char *err)
-{
-    ac_status st;
-    if (!sx) {
-        if (!in || !n) return AC_OK;
-        if ((st = out_room(b, n, hint, err))) return st;
-        memcpy(b->x + b->n, in, n * sizeof *in);
-        b->n += n;
-        return AC_OK;
-    }
-    size_t used = 0;
-    for (;;) {
-        if ((st = out_room(b, 1, hint, err))) return st;
-        size_t space = b->cap - b->n, idone = 0, odone = 0;
-        soxr_error_t e = soxr_process(sx, in ? in + used : NULL, in ? n - used : 0, &idone,
-                                      b->x + b->n, space, &odone);
-        if (e) return ac_fail(err, AC_ERR_NOMEM, "resampling failed: %s", e);
-        used += idone;
-        b->n += odone;
-        if (in ? used >= n && odone < space : odone == 0) return AC_OK;
-    }
-}
-
 ac_status ac_audio_decode(const void *data, size_t len, int target_rate, double max_seconds,
                           ac_audio *out, char *err)
 {
@@ -181,7 +120,7 @@ ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opt
     ac_status st = AC_OK;
     float *interleaved = NULL, *mono = NULL;
     soxr_t sx = NULL;
-    out_buf ob = {.o = opts};
+    ac_out_buf ob = {.o = opts};
     if (info.channels < 1 || info.channels > AC_AUDIO_MAX_CHANNELS) {
         st = ac_fail(err, AC_ERR_BAD_AUDIO, "channels = %d: must be 1..%d", info.channels,
                      AC_AUDIO_MAX_CHANNELS);
@@ -205,17 +144,7 @@ ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opt
     mono = malloc(AC_DECODE_BLOCK * sizeof *mono);
     if (!interleaved || !mono) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory decoding audio"); goto out; }
     if (rate != info.samplerate) {
-        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-        soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* threads are the engine's business */
-        soxr_error_t e = NULL;
-        sx = soxr_create(info.samplerate, rate, 1, &e, &io, &q, &rt);
-        if (!sx || e) {
-            /* With valid rates, soxr_create fails only when it cannot allocate. */
-            st = ac_fail(err, AC_ERR_NOMEM, "resampling %d -> %d Hz: %s", info.samplerate, rate,
-                         e ? e : "out of memory");
-            goto out;
-        }
+        if ((st = ac_soxr_new(info.samplerate, rate, &sx, err))) goto out;
     }
     for (;;) {
         sf_count_t got = sf_readf_float(sf, interleaved, (sf_count_t)AC_DECODE_BLOCK);
@@ -237,7 +166,7 @@ ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opt
             mono[i] = v > 1.f ? 1.f : v < -1.f ? -1.f : v;
         }
         n += (size_t)got;
-        if ((st = resample_block(sx, mono, (size_t)got, &ob, hint, err))) goto out;
+        if ((st = ac_resample_block(sx, mono, (size_t)got, &ob, hint, err))) goto out;
     }
     if (sf_error(sf) != SF_ERR_NO_ERROR && n == 0) {
         st = ac_fail(err, AC_ERR_BAD_AUDIO, "corrupt audio: %s", sf_strerror(sf));
@@ -247,7 +176,7 @@ ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opt
         st = ac_fail(err, AC_ERR_AUDIO_EMPTY, "audio contains no samples");
         goto out;
     }
-    if ((st = resample_block(sx, NULL, 0, &ob, hint, err))) goto out;
+    if ((st = ac_resample_block(sx, NULL, 0, &ob, hint, err))) goto out;
     /* The length a one-shot resample gives: round(n * rate / src_rate); the streamed tail
      * may differ by a sample or two. */
     size_t want = rate == info.samplerate ? n : (size_t)((double)n * rate / info.samplerate + 0.5);
@@ -257,7 +186,7 @@ ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opt
         goto out;
     }
     if (want > ob.n) {
-        if ((st = out_room(&ob, want - ob.n, want, err))) goto out;
+        if ((st = ac_out_room(&ob, want - ob.n, want, err))) goto out;
         memset(ob.x + ob.n, 0, (want - ob.n) * sizeof *ob.x);
     }
     ob.n = want;
@@ -290,30 +219,21 @@ ac_status ac_resample(const float *in, size_t n_in, int in_rate, int out_rate, f
                        in_rate, out_rate);
     size_t want = in_rate == out_rate ? n_in
                                       : (size_t)((double)n_in * out_rate / in_rate + 0.5);
-    out_buf ob = {0};
+    ac_out_buf ob = {0};
     soxr_t sx = NULL;
     ac_status st = AC_OK;
     if (in_rate != out_rate && want > 0) {
-        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
-        soxr_error_t e = NULL;
-        sx = soxr_create(in_rate, out_rate, 1, &e, &io, &q, &rt);
-        if (!sx || e) {
-            soxr_delete(sx);
-            return ac_fail(err, AC_ERR_NOMEM, "resampling %d -> %d Hz: %s", in_rate, out_rate,
-                           e ? e : "out of memory");
-        }
+        if ((st = ac_soxr_new(in_rate, out_rate, &sx, err))) return st;
         for (size_t i = 0; i < n_in && st == AC_OK; i += AC_DECODE_BLOCK) {
             size_t k = n_in - i < AC_DECODE_BLOCK ? n_in - i : AC_DECODE_BLOCK;
-            st = resample_block(sx, in + i, k, &ob, want + 1, err);
+            st = ac_resample_block(sx, in + i, k, &ob, want + 1, err);
         }
-        if (st == AC_OK) st = resample_block(sx, NULL, 0, &ob, want + 1, err);
+        if (st == AC_OK) st = ac_resample_block(sx, NULL, 0, &ob, want + 1, err);
         soxr_delete(sx);
     } else if (want > 0) {
-        st = resample_block(NULL, in, n_in, &ob, want, err);
+        st = ac_resample_block(NULL, in, n_in, &ob, want, err);
     }
-    if (st == AC_OK) st = out_room(&ob, want > ob.n ? want - ob.n : 1, want, err);
+    if (st == AC_OK) st = ac_out_room(&ob, want > ob.n ? want - ob.n : 1, want, err);
     if (st != AC_OK) {
         free(ob.x);
         return st;

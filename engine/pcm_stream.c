@@ -1,10 +1,9 @@
 /* pcm_stream.c - live PCM to model-rate floats (pcm_stream.h). */
 #include "pcm_stream.h"
 
-#include "audio.h"
+#include "resample.h"
 
 #include <math.h>
-#include <soxr.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +16,7 @@ struct ac_pcm_stream {
     size_t n_carry;
     float *in;                 /* converted input samples */
     size_t in_cap;
-    float *out;                /* resampled samples handed back */
-    size_t out_cap;
+    ac_out_buf out;            /* resampled samples handed back (refilled by each feed) */
     uint64_t samples_in;
 };
 
@@ -32,16 +30,10 @@ ac_status ac_pcm_stream_create(ac_pcm_encoding enc, int in_rate, int out_rate, a
     ac_pcm_stream *p = calloc(1, sizeof *p);
     if (!p) return ac_fail(err, AC_ERR_NOMEM, "out of memory for a PCM stream");
     p->enc = enc, p->in_rate = in_rate, p->out_rate = out_rate;
-    if (in_rate != out_rate) {
-        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
-        soxr_error_t e = NULL;
-        p->sx = soxr_create(in_rate, out_rate, 1, &e, &io, &q, &rt);
-        if (!p->sx || e) {
-            ac_pcm_stream_free(p);
-            return ac_fail(err, AC_ERR_NOMEM, "out of memory for a resampler");
-        }
+    ac_status st = in_rate != out_rate ? ac_soxr_new(in_rate, out_rate, &p->sx, err) : AC_OK;
+    if (st) {
+        ac_pcm_stream_free(p);
+        return st;
     }
     *out = p;
     return AC_OK;
@@ -52,7 +44,7 @@ void ac_pcm_stream_free(ac_pcm_stream *p)
     if (!p) return;
     if (p->sx) soxr_delete(p->sx);
     free(p->in);
-    free(p->out);
+    free(p->out.x);
     free(p);
 }
 
@@ -76,28 +68,13 @@ static float sample_at(ac_pcm_encoding enc, const unsigned char *b)
     return f;
 }
 
-/* Runs n input samples (or the tail, in == NULL) through the resampler into p->out. */
+/* n input samples (or the tail: in == NULL) through the resampler into p->out, from its start. */
 static ac_status resample(ac_pcm_stream *p, const float *in, size_t n, size_t *n_out, char *err)
 {
-    *n_out = 0;
-    if (!p->sx) {
-        if (reserve(&p->out, &p->out_cap, n)) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
-        if (n) memcpy(p->out, in, n * sizeof *in);
-        *n_out = n;
-        return AC_OK;
-    }
-    size_t used = 0;
-    for (;;) {
-        size_t want = (size_t)((double)(n - used) * p->out_rate / p->in_rate) + 256;
-        if (reserve(&p->out, &p->out_cap, *n_out + want)) return ac_fail(err, AC_ERR_NOMEM, "out of memory");
-        size_t space = p->out_cap - *n_out, idone = 0, odone = 0;
-        soxr_error_t e = soxr_process(p->sx, in ? in + used : NULL, in ? n - used : 0, &idone,
-                                      p->out + *n_out, space, &odone);
-        if (e) return ac_fail(err, AC_ERR_NOMEM, "resampling failed: %s", e);
-        used += idone;
-        *n_out += odone;
-        if (in ? used >= n && odone < space : odone == 0) return AC_OK;
-    }
+    p->out.n = 0;
+    ac_status st = ac_resample_block(p->sx, in, n, &p->out, 0, err);
+    *n_out = p->out.n;
+    return st;
 }
 
 ac_status ac_pcm_stream_feed(ac_pcm_stream *p, const void *bytes, size_t len, const float **x, size_t *n,
@@ -129,7 +106,7 @@ ac_status ac_pcm_stream_feed(ac_pcm_stream *p, const void *bytes, size_t len, co
     p->n_carry = r;
     p->samples_in += count;
     ac_status st = resample(p, p->in, count, n, err);
-    if (!st) *x = p->out;
+    if (!st) *x = p->out.x;
     return st;
 }
 
@@ -138,6 +115,6 @@ ac_status ac_pcm_stream_flush(ac_pcm_stream *p, const float **x, size_t *n, size
     *partial = p->n_carry;
     p->n_carry = 0;
     ac_status st = resample(p, NULL, 0, n, err);
-    *x = st ? NULL : p->out;
+    *x = st ? NULL : p->out.x;
     return st;
 }
