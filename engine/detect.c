@@ -1,6 +1,8 @@
 /* detect.c - the event rule (detect.h). */
 #include "detect.h"
 
+#include "model_internal.h"
+
 #include <jansson.h>
 #include <string.h>
 
@@ -11,6 +13,13 @@ static void mark(const ac_model_info *in, unsigned char *bg, const char *label)
 }
 
 ac_status ac_detect_defaults(const ac_model *m, ac_detect_params *out, char *err)
+{
+    (void)err; /* parsed and checked when the model was loaded */
+    *out = m->detect;
+    return AC_OK;
+}
+
+ac_status ac_detect_parse(const ac_model *m, ac_detect_params *out, char *err)
 {
     const ac_model_info *in = ac_model_get_info(m);
     memset(out, 0, sizeof *out);

@@ -46,9 +46,12 @@ typedef struct ac_detector {
     float run_best;
 } ac_detector;
 
-/* The model's defaults (metadata "stream", or the built-in ones); AC_ERR_BAD_MODEL when the
- * metadata is malformed (err names the field). */
+/* The model's defaults (metadata "stream", or the built-in ones), as parsed at load: a
+ * copy, AC_OK for every loaded model. */
 ac_status ac_detect_defaults(const ac_model *m, ac_detect_params *out, char *err);
+/* For the loader (model.c): parses and checks the metadata; AC_ERR_BAD_MODEL when it is
+ * malformed (err names the field). */
+ac_status ac_detect_parse(const ac_model *m, ac_detect_params *out, char *err);
 void ac_detector_init(ac_detector *d, const ac_detect_params *p, int n_labels);
 /* One answer, covering [t_start_s, t_end_s]: returns 1 and fills *ev when it completes a run. */
 int ac_detector_feed(ac_detector *d, const float *probs, double t_start_s, double t_end_s, ac_event *ev);

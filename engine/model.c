@@ -2,8 +2,6 @@
  * passes over the planned steps (engine/graph/). Windows and whole clips: policy.c. */
 #include "model_internal.h"
 
-#include "detect.h"
-
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -164,8 +162,7 @@ static ac_status build_model(ac_model *m, char *err)
     if ((st = ac_graph_plan(&m->graph, err))) return st;
     if ((st = ac_graph_causal(&m->graph, err))) return st;
     info->causal = g->causal, info->running_mean = g->running_mean, info->causal_why = g->causal_why;
-    ac_detect_params dp; /* the "stream" metadata, checked now rather than at the first event */
-    if ((st = ac_detect_defaults(m, &dp, err))) return st;
+    if ((st = ac_detect_parse(m, &m->detect, err))) return st; /* metadata "stream" */
     for (int k = 0; k < g->n_steps; k++) info->flops += g->nodes[g->steps[k].node].flops;
     info->file_bytes = ac_weights_file_size(m->file);
     info->sha256 = ac_weights_sha256(m->file);

@@ -4,6 +4,7 @@
 #ifndef AC_MODEL_INTERNAL_H
 #define AC_MODEL_INTERNAL_H
 
+#include "detect.h"
 #include "graph.h"
 #include "model.h"
 
@@ -14,6 +15,7 @@ struct ac_model {
     char **labels;           /* [info.n_labels], owned */
     ac_graph graph;          /* nodes, order, steps, slots */
     int last_op_softmax;     /* 1: the output is softmax, 2: log_softmax, 0: logits */
+    ac_detect_params detect; /* the event rule's defaults (metadata "stream"), parsed at load */
 };
 
 struct ac_workspace {

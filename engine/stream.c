@@ -110,9 +110,7 @@ static ac_shape in_shape(const ac_graph *g, const ac_node *nd, int j)
 
 static ac_flow_info in_flow(const ac_graph *g, const ac_node *nd, int j)
 {
-    if (nd->in[j] != AC_GRAPH_INPUT) return g->flow[nd->in[j]];
-    ac_flow_info f = {.flow = AC_FLOW_TIME, .tax = 2, .outer = (size_t)g->input.c * g->input.h, .inner = 1};
-    return f;
+    return nd->in[j] == AC_GRAPH_INPUT ? g->input_flow : g->flow[nd->in[j]];
 }
 
 /* s with its storage axis `tax` set to m frames. */
@@ -122,22 +120,6 @@ static ac_shape piece(ac_shape s, int tax, size_t m)
     else if (tax == 1) s.h = (int)m;
     else s.w = (int)m;
     return s;
-}
-
-static void axis_view(ac_shape s, int axis, size_t *rows, int *k, size_t *inner)
-{
-    int d[3], r = ac_shape_dims(s, d);
-    size_t outer = 1, in = 1;
-    for (int i = 0; i < axis; i++) outer *= (size_t)d[i];
-    for (int i = axis + 1; i < r; i++) in *= (size_t)d[i];
-    *rows = outer, *k = d[axis], *inner = in;
-}
-
-static void dims4(ac_shape s, int out[4])
-{
-    int d[3], r = ac_shape_dims(s, d);
-    out[0] = 1, out[1] = out[2] = out[3] = 1;
-    for (int i = 0; i < r; i++) out[4 - r + i] = d[i];
 }
 
 /* ---- incremental pass ---- */
@@ -246,9 +228,9 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
         if (nd->op == AC_OP_BINARY) {
             int a[4], b[4], y[4];
             ac_flow_info f0 = in_flow(g, nd, 0), f1 = in_flow(g, nd, 1);
-            dims4(f0.flow == AC_FLOW_TIME ? piece(in_shape(g, nd, 0), f0.tax, ready) : in_shape(g, nd, 0), a);
-            dims4(f1.flow == AC_FLOW_TIME ? piece(in_shape(g, nd, 1), f1.tax, ready) : in_shape(g, nd, 1), b);
-            dims4(ys, y);
+            ac_dims4(f0.flow == AC_FLOW_TIME ? piece(in_shape(g, nd, 0), f0.tax, ready) : in_shape(g, nd, 0), 1, a);
+            ac_dims4(f1.flow == AC_FLOW_TIME ? piece(in_shape(g, nd, 1), f1.tax, ready) : in_shape(g, nd, 1), 1, b);
+            ac_dims4(ys, 1, y);
             if (!memcmp(a, y, sizeof a) && !memcmp(b, y, sizeof b)) /* a residual: no broadcasting */
                 binary_same(nd->binary, ops[0], ops[1], ss->out.d, fo->outer * fo->inner * ready);
             else
@@ -258,7 +240,7 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
             size_t rows = 0, inner = 0;
             for (int j = 0; j < nd->n_in; j++) {
                 ac_flow_info fj = in_flow(g, nd, j);
-                axis_view(piece(in_shape(g, nd, j), fj.tax, ready), nd->axis, &rows, &ks[j], &inner);
+                ac_axis_view(piece(in_shape(g, nd, j), fj.tax, ready), 1, nd->axis, &rows, &ks[j], &inner);
             }
             ac_concat(ops, ks, nd->n_in, rows, inner, ss->out.d, 1);
         }
@@ -272,10 +254,9 @@ static int pair_up(ac_stream *s, int k, const float *const *in, const size_t *m)
 }
 
 /* A reduction: the last frame, or the running mean (over time, and over h for a global pool). */
-static void reduce(ac_stream *s, const ac_node *nd, const ac_flow_info *f, step_state *ss,
-                   const ac_flow_info *fx, const float *x, size_t m)
+static void reduce(const ac_node *nd, const ac_flow_info *f, step_state *ss, const ac_flow_info *fx,
+                   const float *x, size_t m)
 {
-    (void)s;
     if (!m) return;
     const size_t outer = fx->outer, inner = fx->inner;
     if (f->reduce == AC_REDUCE_LAST) {
@@ -306,7 +287,7 @@ static int time_step(ac_stream *s, int k, const float *const *in, const size_t *
     const float *x = in[0];
     const size_t mx = m[0];
     if (f->flow == AC_FLOW_REDUCED) {
-        reduce(s, nd, f, ss, &fx, x, mx);
+        reduce(nd, f, ss, &fx, x, mx);
         return 0;
     }
     switch (nd->op) {
@@ -370,11 +351,11 @@ static int time_step(ac_stream *s, int k, const float *const *in, const size_t *
             memcpy(y, x, count * sizeof *y);
             break;
         }
-        axis_view(xs, nd->axis, &rows, &kk, &inner);
+        ac_axis_view(xs, 1, nd->axis, &rows, &kk, &inner);
         ac_slice(x, rows, kk, inner, nd->start, nd->step, nd->count, y, 1);
         break;
     case AC_OP_MEAN:
-        axis_view(xs, nd->axis, &rows, &kk, &inner);
+        ac_axis_view(xs, 1, nd->axis, &rows, &kk, &inner);
         ac_mean_axis(x, rows, kk, inner, y, 1);
         break;
     case AC_OP_LAYERNORM: {
@@ -502,14 +483,18 @@ nomem:
 
 /* ---- the stream ---- */
 
+ac_stream_mode ac_stream_auto_mode(const ac_model *m)
+{
+    return m->graph.causal && !m->graph.running_mean ? AC_STREAM_INCREMENTAL : AC_STREAM_WINDOW;
+}
+
 ac_status ac_stream_create(const ac_model *m, const ac_stream_config *cfg, ac_stream **out, char *err)
 {
     *out = NULL;
     if (!m || !cfg || cfg->hop < 1)
         return ac_fail(err, AC_ERR_INVALID_ARG, "stream: hop must be at least one sample");
     const ac_graph *g = &m->graph;
-    ac_stream_mode mode = cfg->mode;
-    if (mode == AC_STREAM_AUTO) mode = g->causal && !g->running_mean ? AC_STREAM_INCREMENTAL : AC_STREAM_WINDOW;
+    const ac_stream_mode mode = cfg->mode == AC_STREAM_AUTO ? ac_stream_auto_mode(m) : cfg->mode;
     if (mode == AC_STREAM_INCREMENTAL && !g->causal)
         return ac_fail(err, AC_ERR_INVALID_ARG, "model %s cannot stream incrementally: %s", m->info.name,
                        g->causal_why);

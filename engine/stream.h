@@ -45,6 +45,9 @@ typedef struct ac_stream ac_stream;
  * [n_labels]) for the stream's samples [0, end_sample). Valid during the call only. */
 typedef void (*ac_stream_emit_fn)(void *ctx, uint64_t end_sample, const float *probs, int n_labels);
 
+/* What AC_STREAM_AUTO chooses for m: INCREMENTAL or WINDOW (above). */
+ac_stream_mode ac_stream_auto_mode(const ac_model *m);
+
 /* AC_ERR_INVALID_ARG: hop < 1, or INCREMENTAL asked of a model that is not causal (err says
  * why, naming the node). AC_ERR_NOMEM. */
 ac_status ac_stream_create(const ac_model *m, const ac_stream_config *cfg, ac_stream **out, char *err);

@@ -85,7 +85,7 @@ static int classify(ac_graph *g, int i)
     ac_flow_info *f = &g->flow[i], in[AC_MAX_INPUTS];
     int any_time = 0, any_reduced = 0;
     for (int j = 0; j < nd->n_in; j++) {
-        in[j] = nd->in[j] == AC_GRAPH_INPUT ? input_flow(g) : g->flow[nd->in[j]];
+        in[j] = nd->in[j] == AC_GRAPH_INPUT ? g->input_flow : g->flow[nd->in[j]];
         any_time |= in[j].flow == AC_FLOW_TIME;
         any_reduced |= in[j].flow == AC_FLOW_REDUCED;
     }
@@ -99,7 +99,7 @@ static int classify(ac_graph *g, int i)
     if (nd->op == AC_OP_IDENTITY || nd->op == AC_OP_RESHAPE) {
         /* the same bytes as its input: time must stay one axis with the same layout */
         int src = nd->in[0];
-        *f = src == AC_GRAPH_INPUT ? input_flow(g) : g->flow[src];
+        *f = src == AC_GRAPH_INPUT ? g->input_flow : g->flow[src];
         if (f->flow != AC_FLOW_TIME) return 0;
         ac_shape from = src == AC_GRAPH_INPUT ? g->input : g->nodes[src].out;
         int a = same_time_axis(from, f->tax, nd->out);
@@ -225,10 +225,11 @@ ac_status ac_graph_causal(ac_graph *g, char *err)
     g->flow = calloc((size_t)g->n_nodes, sizeof *g->flow);
     if (!g->flow) return ac_fail(err, AC_ERR_NOMEM, "out of memory for the stream analysis");
     g->causal = 0, g->running_mean = 0, g->causal_why[0] = 0;
+    g->input_flow = input_flow(g); /* read by classify() and the stream executor */
     for (int k = 0; k < g->n_nodes; k++)
         if (classify(g, g->order[k])) return AC_OK;
     int out = g->output;
-    ac_flow_info fo = out == AC_GRAPH_INPUT ? input_flow(g) : g->flow[out];
+    ac_flow_info fo = out == AC_GRAPH_INPUT ? g->input_flow : g->flow[out];
     if (fo.flow != AC_FLOW_REDUCED) {
         snprintf(g->causal_why, sizeof g->causal_why, "the output %s %s", out >= 0 ? g->nodes[out].id : "",
                  fo.flow == AC_FLOW_TIME ? "still has a time axis (end the network with x[..., -1] or "

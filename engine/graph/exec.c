@@ -9,8 +9,7 @@ static ac_shape in_shape(const ac_graph *g, const ac_node *nd, int k)
     return nd->in[k] == AC_GRAPH_INPUT ? g->input : g->nodes[nd->in[k]].out;
 }
 
-/* The (rows, k, inner) view of a value [n, item] around item axis `axis`. */
-static void axis_view(ac_shape s, int n, int axis, size_t *rows, int *k, size_t *inner)
+void ac_axis_view(ac_shape s, int n, int axis, size_t *rows, int *k, size_t *inner)
 {
     int d[3], r = ac_shape_dims(s, d);
     size_t outer = 1, in = 1;
@@ -19,8 +18,7 @@ static void axis_view(ac_shape s, int n, int axis, size_t *rows, int *k, size_t 
     *rows = (size_t)n * outer, *k = d[axis], *inner = in;
 }
 
-/* A binary operand's shape as 4 axes, batch first, item axes right-aligned into 3. */
-static void dims4(ac_shape s, int batch, int out[4])
+void ac_dims4(ac_shape s, int batch, int out[4])
 {
     int d[3], r = ac_shape_dims(s, d);
     out[0] = batch, out[1] = out[2] = out[3] = 1;
@@ -80,20 +78,20 @@ void ac_exec_step(const ac_graph *g, int k, const float *const *in, float *out,
     }
     case AC_OP_BINARY: {
         int a[4], b[4], y[4];
-        dims4(in_shape(g, nd, 0), s->in_slot[0] == AC_SLOT_CONST ? 1 : n, a);
-        dims4(in_shape(g, nd, 1), s->in_slot[1] == AC_SLOT_CONST ? 1 : n, b);
-        dims4(nd->out, n, y);
+        ac_dims4(in_shape(g, nd, 0), s->in_slot[0] == AC_SLOT_CONST ? 1 : n, a);
+        ac_dims4(in_shape(g, nd, 1), s->in_slot[1] == AC_SLOT_CONST ? 1 : n, b);
+        ac_dims4(nd->out, n, y);
         ac_binary(nd->binary, in[0], a, in[1], b, out, y, T);
         return;
     }
     case AC_OP_CONCAT: {
         int ks[AC_MAX_INPUTS];
-        for (int i = 0; i < nd->n_in; i++) axis_view(in_shape(g, nd, i), n, nd->axis, &rows, &ks[i], &inner);
+        for (int i = 0; i < nd->n_in; i++) ac_axis_view(in_shape(g, nd, i), n, nd->axis, &rows, &ks[i], &inner);
         ac_concat(in, ks, nd->n_in, rows, inner, out, T);
         return;
     }
     case AC_OP_SLICE:
-        axis_view(x, n, nd->axis, &rows, &kk, &inner);
+        ac_axis_view(x, n, nd->axis, &rows, &kk, &inner);
         ac_slice(in[0], rows, kk, inner, nd->start, nd->step, nd->count, out, T);
         return;
     case AC_OP_PAD: {
@@ -105,7 +103,7 @@ void ac_exec_step(const ac_graph *g, int k, const float *const *in, float *out,
         return;
     }
     case AC_OP_MEAN:
-        axis_view(x, n, nd->axis, &rows, &kk, &inner);
+        ac_axis_view(x, n, nd->axis, &rows, &kk, &inner);
         ac_mean_axis(in[0], rows, kk, inner, out, T);
         return;
     case AC_OP_LAYERNORM: {

@@ -129,6 +129,7 @@ typedef struct ac_graph {
     size_t max_scratch;      /* floats per thread (conv/linear) */
     /* Set by ac_graph_causal: */
     ac_flow_info *flow;      /* [n_nodes], owned */
+    ac_flow_info input_flow; /* the network input's: frames along its last axis */
     int causal;              /* 1: the stream executor can run it (stream.c) */
     int running_mean;        /* causal, with a mean over all time (its answer averages the
                                 whole stream: the server streams it by windows instead) */
@@ -161,6 +162,11 @@ static inline int ac_graph_root(const ac_graph *g, int i)
 int ac_shape_dims(ac_shape s, int d[3]);
 /* The shape with these item axes. */
 ac_shape ac_shape_from_dims(int rank, const int d[3]);
+
+/* The (rows, k, inner) view of a value [n, item] around item axis `axis` (exec.c). */
+void ac_axis_view(ac_shape s, int n, int axis, size_t *rows, int *k, size_t *inner);
+/* A binary operand's shape as 4 axes, batch first, item axes right-aligned into 3. */
+void ac_dims4(ac_shape s, int batch, int out[4]);
 
 /* Runs step k of g: inputs and output by pointer (exec.c). */
 struct ac_exec_ctx {

@@ -38,7 +38,7 @@ static json_t *events_json(const ac_model *m, const ac_audio *audio, const ac_pr
     const ac_model_info *info = ac_model_get_info(m);
     ac_detect_params dp;
     ac_detector d;
-    if (ac_detect_defaults(m, &dp, NULL)) return json_array(); /* the loader checked it */
+    ac_detect_defaults(m, &dp, NULL);
     ac_detector_init(&d, &dp, info->n_labels);
     const double win_s = (double)info->window / info->sample_rate;
     const double dur = (double)audio->n / info->sample_rate;

@@ -25,13 +25,13 @@ static json_t *streaming_json(const ac_model *m)
 {
     const ac_model_info *in = ac_model_get_info(m);
     ac_detect_params dp;
-    if (ac_detect_defaults(m, &dp, NULL)) return NULL; /* checked at load: cannot fail */
+    ac_detect_defaults(m, &dp, NULL);
     const int hop = dp.hop ? dp.hop : in->hop;
     json_t *bg = json_array();
     for (int i = 0; bg && i < in->n_labels && i < AC_MAX_LABELS; i++)
         if (dp.background[i]) json_array_append_new(bg, json_string(in->labels[i]));
     json_t *o = json_pack("{s:b,s:s,s:f,s:f,s:i,s:o}", "causal", in->causal, "mode",
-                          in->causal && !in->running_mean ? "incremental" : "window", "hop_s",
+                          ac_stream_auto_mode(m) == AC_STREAM_INCREMENTAL ? "incremental" : "window", "hop_s",
                           round((double)hop / in->sample_rate * 1e4) / 1e4, "threshold", (double)dp.threshold,
                           "min_hops", dp.min_hops, "background", bg);
     const char *why = !in->causal ? in->causal_why

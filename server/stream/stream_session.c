@@ -33,8 +33,8 @@ ac_status stream_session_create(const ac_model *m, const char *name, const strea
     *out = NULL;
     const ac_model_info *in = ac_model_get_info(m);
     ac_detect_params dp;
-    ac_status st = ac_detect_defaults(m, &dp, err);
-    if (st) return st;
+    ac_detect_defaults(m, &dp, err);
+    ac_status st = AC_OK;
     const int rate = p->rate ? p->rate : in->sample_rate;
     if (rate < AC_AUDIO_MIN_RATE || rate > AC_AUDIO_MAX_RATE)
         return ac_fail(err, AC_ERR_INVALID_ARG, "rate must be %d..%d Hz, not %d", AC_AUDIO_MIN_RATE,
