@@ -7,7 +7,7 @@
 /* Printers dump reals with JSON_REAL_PRECISION(6): more digits would be noise. */
 static json_t *score(float v) { return json_real((double)v); }
 
-static json_t *top_list(const ac_model *m, const float *probs, int k)
+json_t *ac_predictions_json(const ac_model *m, const float *probs, int k)
 {
     const ac_model_info *info = ac_model_get_info(m);
     int idx[1024];
@@ -80,7 +80,7 @@ json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio
     double duration = audio->src_rate ? (double)audio->src_frames / audio->src_rate : 0.0;
     json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:f,s:i,s:i,s:s,s:s,s:I}", "model", model_name,
                           "label", info->labels[best], "score", score(agg[best]),
-                          "predictions", top_list(m, agg, top_k), "duration_s",
+                          "predictions", ac_predictions_json(m, agg, top_k), "duration_s",
                           round(duration * 1e4) / 1e4, "sample_rate", audio->src_rate,
                           "channels", audio->src_channels, "format", audio->container,
                           "encoding", audio->encoding, "windows", (json_int_t)p->n_windows);
@@ -108,7 +108,7 @@ json_t *ac_result_json(const char *model_name, const ac_model *m, const ac_audio
                                                        round(t0 * 1e4) / 1e4, "end_s",
                                                        round((t0 + win_s) * 1e4) / 1e4, "label",
                                                        info->labels[b], "score", score(wp[b]),
-                                                       "predictions", top_list(m, wp, top_k))) != 0) {
+                                                       "predictions", ac_predictions_json(m, wp, top_k))) != 0) {
                 json_decref(segs);
                 segs = NULL;
             }

@@ -6,6 +6,10 @@
 
 #include "engine.h"
 
+/* [{"label","score"}] of the k best of probs[n_labels], best first (k capped at the labels
+ * and at 1024); NULL when out of memory (never a shorter list). */
+json_t *ac_predictions_json(const ac_model *m, const float *probs, int k);
+
 /* What a classification answer shows. */
 typedef struct ac_result_opts {
     int top_k;

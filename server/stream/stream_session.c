@@ -97,19 +97,12 @@ static void on_answer(void *ctx, uint64_t end, const float *probs, int n_labels)
     stream_session *s = ctx;
     const ac_model_info *in = ac_model_get_info(s->m);
     const double t1 = (double)end / in->sample_rate, t0 = fmax(0.0, t1 - (double)in->window / in->sample_rate);
-    int idx[1024], k = s->p.top_k < n_labels ? s->p.top_k : n_labels;
-    if (k > 1024) k = 1024;
-    k = ac_top_k(probs, n_labels, k, idx);
-    json_t *preds = json_array();
-    for (int i = 0; preds && i < k; i++)
-        if (json_array_append_new(preds, json_pack("{s:s,s:f}", "label", in->labels[idx[i]], "score",
-                                                    (double)probs[idx[i]]))) {
-            json_decref(preds);
-            preds = NULL;
-        }
+    int best;
+    ac_top_k(probs, n_labels, 1, &best);
+    json_t *preds = ac_predictions_json(s->m, probs, s->p.top_k);
     s->results++;
     send(s, preds ? json_pack("{s:s,s:f,s:f,s:s,s:f,s:o}", "type", "result", "t_start_s", r4(t0), "t_end_s",
-                              r4(t1), "label", in->labels[idx[0]], "score", (double)probs[idx[0]],
+                              r4(t1), "label", in->labels[best], "score", (double)probs[best],
                               "predictions", preds)
                   : NULL);
     ac_event ev;
