@@ -34,30 +34,18 @@ WIN = nets.CausalTCN.input_length
 LOSS_FRAMES = 20
 
 
-def augment(clip, is_silence, noise, rng, args):
-    out = np.zeros(WIN, np.float32)
-    if is_silence and (len(clip) == 0 or rng.rand() < 0.5):
-        return (train_m5.noise_segment(noise, WIN, rng) * rng.uniform(0, 1) ** 2).astype(np.float32)
-    x = clip
-    if not is_silence and args.speed > 0:
-        f = float(np.exp(rng.uniform(-args.speed, args.speed)))
-        n = max(int(len(x) / f), 16)
-        x = np.interp(np.arange(n) * f, np.arange(len(x)), x).astype(np.float32)
-    end = WIN - rng.randint(0, args.tail + 1)
+def at_end(x, rng, args, win):
+    """The clip ending 0..args.tail samples before the window's end."""
+    out = np.zeros(win, np.float32)
+    end = win - rng.randint(0, args.tail + 1)
     start = end - len(x)
     a = max(start, 0)
     out[a:end] = x[a - start:]
-    out *= 10 ** (rng.uniform(-15, 6) / 20)
-    if rng.rand() < args.noise_prob:
-        z = train_m5.noise_segment(noise, WIN, rng)
-        if is_silence:
-            out += z * rng.uniform(0, 0.5)
-        else:
-            ps = max(float((out ** 2).mean()), 1e-8)
-            pn = max(float((z ** 2).mean()), 1e-8)
-            snr = rng.uniform(args.snr_min, args.snr_min + 25)
-            out += z * np.sqrt(ps / pn / 10 ** (snr / 10))
-    return np.clip(out, -1, 1)
+    return out
+
+
+def augment(clip, is_silence, noise, rng, args):
+    return train_m5.augment(clip, is_silence, noise, rng, args, win=WIN, place=at_end)
 
 
 def main():
@@ -82,7 +70,6 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--allow-dev-cache", action="store_true")
     args = ap.parse_args()
-    args.init = None
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     index, labels, tr_x, tr_y, va_x, va_y, va_items, noise = train_m5.load(args)

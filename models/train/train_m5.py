@@ -40,25 +40,34 @@ def noise_segment(noise, n, rng):
     return z[s:s + n]
 
 
-def augment(clip, is_silence, noise, rng, args):
+def centred(x, rng, args, win):
+    """The clip centred in the window like the serving policy, then shifted by up to
+    +-args.shift samples."""
+    out = np.zeros(win, np.float32)
+    start = (win - len(x)) // 2 + rng.randint(-args.shift, args.shift + 1)
+    a, b = max(start, 0), min(start + len(x), win)
+    if b > a:
+        out[a:b] = x[a - start:b - start]
+    return out
+
+
+def augment(clip, is_silence, noise, rng, args, win=WIN, place=centred):
+    """One training example of `win` samples: speed perturbation, place(x, rng, args, win)
+    puts the clip in the window, then gain and background noise (train_kws.py places it
+    at the window's end)."""
     if is_silence and (len(clip) == 0 or rng.rand() < 0.5):
         # a fresh silence example: background noise at a random level (sometimes near zero)
-        x = noise_segment(noise, WIN, rng) * rng.uniform(0, 1) ** 2
+        x = noise_segment(noise, win, rng) * rng.uniform(0, 1) ** 2
         return x.astype(np.float32)
     x = clip
     if not is_silence and args.speed > 0:
         f = float(np.exp(rng.uniform(-args.speed, args.speed)))
         n = max(int(len(x) / f), 16)
         x = np.interp(np.arange(n) * f, np.arange(len(x)), x).astype(np.float32)
-    out = np.zeros(WIN, np.float32)
-    # centre like the serving policy, then shift
-    start = (WIN - len(x)) // 2 + rng.randint(-args.shift, args.shift + 1)
-    a, b = max(start, 0), min(start + len(x), WIN)
-    if b > a:
-        out[a:b] = x[a - start:b - start]
+    out = place(x, rng, args, win)
     out *= 10 ** (rng.uniform(-15, 6) / 20)
     if rng.rand() < args.noise_prob:
-        z = noise_segment(noise, WIN, rng)
+        z = noise_segment(noise, win, rng)
         if is_silence:
             out += z * rng.uniform(0, 0.5)
         else:
