@@ -17,17 +17,6 @@
 #define OUTPUT_TOL 1e-4
 #define PROBS_TOL 1e-5
 
-static float *tensor_copy(ac_weights *w, const char *name, int64_t *numel)
-{
-    ac_tensor_ref *t = ac_weights_find(w, name);
-    cr_assert(t, "fixture tensor %s missing", name);
-    cr_assert_eq(t->dtype, AC_F32);
-    float *out = malloc((size_t)t->numel * sizeof *out + 1);
-    memcpy(out, t->data, (size_t)t->numel * sizeof *out);
-    *numel = t->numel;
-    return out;
-}
-
 /* Checks one fixture; prints the max output difference seen. */
 static void check_fixture(const char *fixture_path)
 {
@@ -48,13 +37,13 @@ static void check_fixture(const char *fixture_path)
         char name[64];
         int64_t n_audio, n_win, n_out, n_probs;
         snprintf(name, sizeof name, "clip%d.audio", c);
-        float *audio = tensor_copy(fx, name, &n_audio);
+        float *audio = tu_fixture_f32(fx, fixture_path, name, &n_audio);
         snprintf(name, sizeof name, "clip%d.windows", c);
-        float *windows = tensor_copy(fx, name, &n_win);
+        float *windows = tu_fixture_f32(fx, fixture_path, name, &n_win);
         snprintf(name, sizeof name, "clip%d.output", c);
-        float *expect = tensor_copy(fx, name, &n_out);
+        float *expect = tu_fixture_f32(fx, fixture_path, name, &n_out);
         snprintf(name, sizeof name, "clip%d.probs", c);
-        float *probs = tensor_copy(fx, name, &n_probs);
+        float *probs = tu_fixture_f32(fx, fixture_path, name, &n_probs);
 
         size_t nw = ac_model_windows(m, (size_t)n_audio, NULL, 0);
         cr_assert_eq((int64_t)nw * info->window, n_win, "%s clip %d: window count", model_rel, c);

@@ -21,19 +21,6 @@
 #define PROBS_TOL 1e-5
 #define ZOO_MIN 13 /* networks in tests/golden/zoo_blocks.py */
 
-/* An F32 fixture tensor copied out (the mapping need not be aligned). */
-static float *fixture_tensor(ac_weights *fx, const char *model, const char *name, int64_t *numel)
-{
-    ac_tensor_ref *t = ac_weights_find(fx, name);
-    cr_assert(t, "%s: fixture tensor %s missing", model, name);
-    cr_assert_eq(t->dtype, AC_F32, "%s: fixture tensor %s is not F32", model, name);
-    float *out = malloc((size_t)t->numel * sizeof *out + 1);
-    cr_assert(out);
-    memcpy(out, t->data, (size_t)t->numel * sizeof *out);
-    *numel = t->numel;
-    return out;
-}
-
 typedef struct node_check {
     const char *model;
     ac_weights *fx;
@@ -82,9 +69,9 @@ static void check_fixture(const char *path)
     const ac_model_info *info = ac_model_get_info(m);
 
     int64_t n_in, n_out, n_probs;
-    float *x = fixture_tensor(fx, model_rel, "input", &n_in);
-    float *want_out = fixture_tensor(fx, model_rel, "output", &n_out);
-    float *want_probs = fixture_tensor(fx, model_rel, "probs", &n_probs);
+    float *x = tu_fixture_f32(fx, model_rel, "input", &n_in);
+    float *want_out = tu_fixture_f32(fx, model_rel, "output", &n_out);
+    float *want_probs = tu_fixture_f32(fx, model_rel, "probs", &n_probs);
     int items = (int)(n_out / info->n_labels);
     cr_assert(items >= 1 && (int64_t)items * info->n_labels == n_out && n_probs == n_out,
               "%s: fixture output is not [items, %d]", model_rel, info->n_labels);

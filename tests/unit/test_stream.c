@@ -22,17 +22,6 @@
 #define RAW_TOL 1e-5
 #define FIXTURES_MIN 6
 
-static float *fixture_tensor(ac_weights *fx, const char *name, int64_t *numel)
-{
-    ac_tensor_ref *t = ac_weights_find(fx, name);
-    cr_assert(t && t->dtype == AC_F32, "fixture tensor %s missing or not F32", name);
-    float *out = malloc((size_t)t->numel * sizeof *out + 1);
-    cr_assert(out);
-    memcpy(out, t->data, (size_t)t->numel * sizeof *out);
-    *numel = t->numel;
-    return out;
-}
-
 typedef struct hop_check {
     const char *model;
     const char *how;
@@ -114,9 +103,9 @@ static void check_fixture(const char *path)
     cr_assert(info->causal, "%s: should be causal, the loader says: %s", rel, info->causal_why);
 
     int64_t n_x, n_probs, n_raw;
-    float *x = fixture_tensor(fx, "input", &n_x);
-    float *want = fixture_tensor(fx, "probs", &n_probs);
-    float *want_raw = fixture_tensor(fx, "output", &n_raw);
+    float *x = tu_fixture_f32(fx, rel, "input", &n_x);
+    float *want = tu_fixture_f32(fx, rel, "probs", &n_probs);
+    float *want_raw = tu_fixture_f32(fx, rel, "output", &n_raw);
     const int K = (int)(n_probs / info->n_labels), n = (int)n_x;
 
     double worst = 0, d;

@@ -102,3 +102,15 @@ int tu_for_each_file(const char *dir_in, const char *suffix, void (*fn)(const ch
     closedir(d);
     return count;
 }
+
+float *tu_fixture_f32(ac_weights *fx, const char *what, const char *name, int64_t *numel)
+{
+    ac_tensor_ref *t = ac_weights_find(fx, name);
+    cr_assert(t, "%s: fixture tensor %s missing", what, name);
+    cr_assert_eq(t->dtype, AC_F32, "%s: fixture tensor %s is not F32", what, name);
+    float *out = malloc((size_t)t->numel * sizeof *out + 1);
+    cr_assert(out);
+    memcpy(out, t->data, (size_t)t->numel * sizeof *out);
+    *numel = t->numel;
+    return out;
+}

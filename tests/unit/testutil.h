@@ -11,6 +11,12 @@ double tu_max_abs_diff(const float *a, const float *b, size_t n);
 /* Calls fn(path) for each file in dir whose name ends with suffix; returns how many. */
 int tu_for_each_file(const char *dir, const char *suffix, void (*fn)(const char *path));
 
+/* A copy (malloc'd, the caller frees it) of F32 tensor `name` of a fixture file: the mapping
+ * need not be aligned. Asserts that it exists and is F32; `what` names the fixture in the
+ * message. */
+#include "weights.h"
+float *tu_fixture_f32(ac_weights *fx, const char *what, const char *name, int64_t *numel);
+
 /* Path under the source tree: tu_src_path("models/x") -> "<src>/models/x" (static buffer). */
 const char *tu_src_path(const char *rel);
 
