@@ -94,9 +94,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_streams; i++) pos[i] = (size_t)i * 997 % n_audio;
     size_t cap = 1 << 20, n_t = 0;
     double *t = malloc(cap * sizeof *t);
+    double t_begin = 0;
     for (int round = 0, warm = info->window / hop + 1;; round++) {
         int measuring = round >= warm;
-        static double t_begin = 0;
         if (round == warm) t_begin = now_s();
         for (int i = 0; i < n_streams; i++) {
             if (pos[i] + (size_t)hop > n_audio) pos[i] = 0;

@@ -58,6 +58,21 @@ static void format_names(int format, char *container, size_t cl, char *encoding,
                  ? si.name : "unknown");
 }
 
+/* The bytes start like a container libsndfile reads. */
+static int sndfile_magic(const unsigned char *d, size_t len)
+{
+    return len >= 4 && (!memcmp(d, "RIFF", 4) || !memcmp(d, "RIFX", 4) || !memcmp(d, "fLaC", 4) ||
+                        !memcmp(d, "OggS", 4) || !memcmp(d, "FORM", 4) || !memcmp(d, "ID3", 3) ||
+                        !memcmp(d, ".snd", 4));
+}
+
+int ac_audio_recognises(const void *data, size_t len)
+{
+    const unsigned char *d = data;
+    return sndfile_magic(d, len) || ac_audio_av_recognises(d, len) ||
+           (len >= 2 && d[0] == 0xff && (d[1] & 0xe0) == 0xe0); /* an MPEG audio frame */
+}
+
 /* Maps libsndfile's open failure to our codes with a message naming the problem. */
 static ac_status open_failure(const unsigned char *d, size_t len, char *err)
 {
@@ -68,10 +83,7 @@ static ac_status open_failure(const unsigned char *d, size_t len, char *err)
     if (code == SF_ERR_UNSUPPORTED_ENCODING)
         return ac_fail(err, AC_ERR_UNSUPPORTED_AUDIO, "unsupported audio encoding: %s", why);
     /* Recognisable containers that fail to open are corrupt; anything else is not audio. */
-    int known = len >= 4 && (!memcmp(d, "RIFF", 4) || !memcmp(d, "RIFX", 4) ||
-                             !memcmp(d, "fLaC", 4) || !memcmp(d, "OggS", 4) ||
-                             !memcmp(d, "FORM", 4) || !memcmp(d, "ID3", 3) ||
-                             !memcmp(d, ".snd", 4));
+    int known = sndfile_magic(d, len);
     return ac_fail(err, AC_ERR_BAD_AUDIO, "%s: %s",
                    known ? "corrupt or truncated audio"
                          : "not a readable audio file (reads WAV, AIFF, FLAC, Ogg, MP3, WebM, M4A)",
@@ -251,26 +263,39 @@ ac_status ac_audio_decode_file(const char *path, int target_rate, double max_sec
     FILE *f = fopen(path, "rb");
     if (!f) return ac_fail(err, AC_ERR_IO, "cannot open %s", path);
     unsigned char *buf = NULL;
+    size_t len = 0;
+    ac_status st = ac_read_all(f, path, &buf, &len, err);
+    fclose(f);
+    if (st == AC_OK) st = ac_audio_decode(buf, len, target_rate, max_seconds, out, err);
+    free(buf);
+    return st;
+}
+
+ac_status ac_read_all(FILE *f, const char *what, unsigned char **out, size_t *n, char *err)
+{
+    unsigned char *buf = NULL;
     size_t len = 0, cap = 0;
     ac_status st = AC_OK;
     for (;;) {
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 1 << 16;
             unsigned char *p = realloc(buf, ncap);
-            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory reading %s", path); break; }
+            if (!p) { st = ac_fail(err, AC_ERR_NOMEM, "out of memory reading %s", what); break; }
             buf = p;
             cap = ncap;
         }
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) {
-            if (ferror(f)) st = ac_fail(err, AC_ERR_IO, "error reading %s", path);
+            if (ferror(f)) st = ac_fail(err, AC_ERR_IO, "error reading %s", what);
             break;
         }
     }
-    fclose(f);
-    if (st == AC_OK) st = ac_audio_decode(buf, len, target_rate, max_seconds, out, err);
-    free(buf);
+    if (st != AC_OK) {
+        free(buf);
+        buf = NULL, len = 0;
+    }
+    *out = buf, *n = len;
     return st;
 }
 

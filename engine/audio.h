@@ -10,6 +10,7 @@
 #define AC_AUDIO_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -60,6 +61,14 @@ typedef struct ac_decode_opts {
  * rate, channel count or length. */
 ac_status ac_audio_decode_opts(const void *data, size_t len, const ac_decode_opts *opts,
                                ac_audio *out, char *err);
+
+/* 1 when the bytes start like a container the decoders read (WAV, AIFF, FLAC, Ogg, MP3,
+ * WebM/Matroska, MP4/M4A ...), 0 otherwise: how a tool tells a file from raw PCM. */
+int ac_audio_recognises(const void *data, size_t len);
+
+/* Everything f has left, into *out[*n] (malloc'd, the caller frees it; NULL on failure);
+ * `what` names f in messages. AC_ERR_IO, AC_ERR_NOMEM. */
+ac_status ac_read_all(FILE *f, const char *what, unsigned char **out, size_t *n, char *err);
 
 /* Reads a whole file and decodes it as above. AC_ERR_IO if it cannot be read. */
 ac_status ac_audio_decode_file(const char *path, int target_rate, double max_seconds,

@@ -51,14 +51,6 @@ static void print_msg(void *ctx, json_t *msg)
     json_decref(msg);
 }
 
-static int is_audio_file(const unsigned char *b, size_t n)
-{
-    static const char *const magic[] = {"RIFF", "fLaC", "OggS", "FORM", "ID3", "\x1a\x45\xdf\xa3"};
-    for (size_t i = 0; i < sizeof magic / sizeof *magic; i++)
-        if (n >= strlen(magic[i]) && !memcmp(b, magic[i], strlen(magic[i]))) return 1;
-    return n >= 2 && b[0] == 0xff && (b[1] & 0xe0) == 0xe0; /* an MPEG audio frame */
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -73,26 +65,6 @@ static void pace(double t0, double stream_s)
     if (wait <= 0) return;
     struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
     nanosleep(&ts, NULL);
-}
-
-/* Reads the whole input (a file or stdin) into memory. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *b = malloc(cap);
-    for (size_t got; b && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            unsigned char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    if (f != stdin) fclose(f);
-    *len = n;
-    return b;
 }
 
 int cli_stream(int argc, char **argv)
@@ -159,14 +131,17 @@ int cli_stream(int argc, char **argv)
     const ac_model_info *info = ac_model_get_info(m);
     const char *input = argv[optind];
     size_t len = 0;
-    unsigned char *bytes = slurp(input, &len);
-    if (!bytes) {
-        fprintf(stderr, "audioclass stream: cannot read %s\n", input);
+    unsigned char *bytes = NULL;
+    FILE *f = strcmp(input, "-") ? fopen(input, "rb") : stdin;
+    ac_status rd = f ? ac_read_all(f, input, &bytes, &len, err) : ac_fail(err, AC_ERR_IO, "cannot open %s", input);
+    if (f && f != stdin) fclose(f);
+    if (rd) {
+        fprintf(stderr, "audioclass stream: %s\n", err);
         ac_model_free(m);
         return 1;
     }
     ac_audio audio = {0};
-    if (is_audio_file(bytes, len)) { /* decoded like an upload, then streamed as floats */
+    if (ac_audio_recognises(bytes, len)) { /* decoded like an upload, then streamed as floats */
         ac_status st = ac_audio_decode(bytes, len, info->sample_rate, 3600, &audio, err);
         if (st) {
             fprintf(stderr, "audioclass stream: %s: %s\n", input, err);
