@@ -102,13 +102,13 @@ static void run_batch(ac_scheduler *s, int model, int nb, size_t windows)
     ac_job_result r;
     memset(&r, 0, sizeof r);
     const int tasks = s->batch[0].run != NULL;
-    for (int i = 0; i < nb; i++) s->samples[i] = s->batch[i].samples, s->lens[i] = s->batch[i].n;
     double t0 = now_ms();
     if (tasks) { /* streams, one thread each */
         const int nt = s->cfg.threads > 0 ? s->cfg.threads : omp_get_max_threads();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt < nb ? nt : nb) if (nb > 1)
         for (int i = 0; i < nb; i++) s->batch[i].run(s->batch[i].user);
     } else {
+        for (int i = 0; i < nb; i++) s->samples[i] = s->batch[i].samples, s->lens[i] = s->batch[i].n;
         r.status = ac_classify_many(s->models[model], s->ws[model], s->samples, s->lens, nb,
                                     s->preds, r.err);
     }

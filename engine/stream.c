@@ -594,5 +594,4 @@ ac_status ac_stream_push(ac_stream *s, const float *x, size_t n, ac_stream_emit_
 
 uint64_t ac_stream_samples(const ac_stream *s) { return s ? s->samples : 0; }
 ac_stream_mode ac_stream_get_mode(const ac_stream *s) { return s ? s->mode : AC_STREAM_AUTO; }
-int ac_stream_hop(const ac_stream *s) { return s ? s->hop : 0; }
 size_t ac_stream_bytes(const ac_stream *s) { return s ? s->bytes : 0; }

@@ -66,7 +66,6 @@ int ac_stream_output(ac_stream *s, float *out);
 
 uint64_t ac_stream_samples(const ac_stream *s);
 ac_stream_mode ac_stream_get_mode(const ac_stream *s);
-int ac_stream_hop(const ac_stream *s);
 /* Bytes the stream holds now (its state and buffers), for memory accounting. */
 size_t ac_stream_bytes(const ac_stream *s);
 

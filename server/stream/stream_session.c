@@ -148,6 +148,5 @@ ac_status stream_session_end(stream_session *s, stream_msg_fn fn, void *ctx, cha
     return AC_OK;
 }
 
-size_t stream_session_bytes(const stream_session *s) { return s ? ac_stream_bytes(s->st) : 0; }
 
 unsigned long long stream_session_samples(const stream_session *s) { return s ? ac_stream_samples(s->st) : 0; }

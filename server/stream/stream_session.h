@@ -52,7 +52,5 @@ ac_status stream_session_feed(stream_session *s, const void *bytes, size_t len, 
 ac_status stream_session_end(stream_session *s, stream_msg_fn fn, void *ctx, char *err);
 /* Samples (at the model's rate) run so far; 0 for NULL. */
 unsigned long long stream_session_samples(const stream_session *s);
-/* Bytes the session holds (executor state and buffers). */
-size_t stream_session_bytes(const stream_session *s);
 
 #endif

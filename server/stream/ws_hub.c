@@ -75,7 +75,6 @@ struct ws_hub {
     int wake_fd;
     conn *conns;                  /* hub thread's list */
     conn *incoming;               /* added, not yet taken by the thread (under mu) */
-    atomic_int count;
     atomic_int draining, stopping;
 };
 
@@ -265,7 +264,6 @@ static void free_conn(ws_hub *h, conn *c)
     free(c->extra);
     if (c->release) c->release(c->ctx); /* hands the socket back to MHD, which closes it */
     free(c);
-    atomic_fetch_sub(&h->count, 1);
 }
 
 /* The job's callback (dispatcher): its messages and status go to the hub. */
@@ -510,7 +508,6 @@ ac_status ws_hub_add(ws_hub *h, int fd, const char *extra, size_t extra_len, str
     json_decref(start);
     if (text) queue_text(c, text, len);
     free(text);
-    atomic_fetch_add(&h->count, 1);
     pthread_mutex_lock(&h->mu);
     c->next = h->incoming;
     h->incoming = c;
@@ -518,8 +515,6 @@ ac_status ws_hub_add(ws_hub *h, int fd, const char *extra, size_t extra_len, str
     wake(h);
     return AC_OK;
 }
-
-int ws_hub_count(ws_hub *h) { return h ? atomic_load(&h->count) : 0; }
 
 void ws_hub_begin_drain(ws_hub *h)
 {

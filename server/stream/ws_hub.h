@@ -19,7 +19,7 @@
  *   - the server draining: pending audio is run, the summary sent, then 1001.
  * Pings are answered with pongs by libwslay; fragmented messages are reassembled by it.
  *
- * Threads: ws_hub_add, ws_hub_count, ws_hub_begin_drain may be called from any thread (MHD's
+ * Threads: ws_hub_add and ws_hub_begin_drain may be called from any thread (MHD's
  * upgrade callback, the signal thread). Job callbacks run on the dispatcher and only hand
  * results over under the hub's mutex. ws_hub_free stops the thread after closing every
  * stream; call it after the scheduler has run every job (it waits for in-flight jobs).
@@ -55,8 +55,6 @@ ac_status ws_hub_start(const ws_hub_config *cfg, ws_hub **out, char *err);
  * slot: the session model's scheduler slot. */
 ac_status ws_hub_add(ws_hub *h, int fd, const char *extra, size_t extra_len, stream_session *session,
                      int slot, ws_closed_fn closed, void (*release)(void *ctx), void *ctx, char *err);
-/* Open streams. */
-int ws_hub_count(ws_hub *h);
 /* Each stream stops reading, runs what it has, sends its summary and closes with 1001. */
 void ws_hub_begin_drain(ws_hub *h);
 /* Closes what is left (1001) and stops the thread. NULL is a no-op. */
