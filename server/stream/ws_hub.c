@@ -369,6 +369,20 @@ static void *hub_main(void *arg)
             pthread_mutex_lock(&h->mu);
         }
         pthread_mutex_unlock(&h->mu);
+        size_t count = 0;
+        for (conn *c = h->conns; c; c = c->next) count++;
+        if (count + 1 > cap) { /* a poll slot per stream and one for the wake-up */
+            size_t ncap = count + 1 > 2 * cap ? count + 1 : 2 * cap;
+            struct pollfd *np = realloc(pfd, ncap * sizeof *pfd);
+            if (np) pfd = np;
+            conn **nw = realloc(who, ncap * sizeof *who);
+            if (nw) who = nw;
+            if (!np || !nw) { /* out of memory: try again shortly */
+                poll(NULL, 0, 50);
+                continue;
+            }
+            cap = ncap;
+        }
         const double now = now_s();
         const int draining = atomic_load(&h->draining), stopping = atomic_load(&h->stopping);
         size_t n = 0;
@@ -399,14 +413,6 @@ static void *hub_main(void *arg)
                 continue;
             }
             pp = &c->next;
-            if (n + 2 > cap) {
-                cap = cap ? cap * 2 : 64;
-                struct pollfd *np = realloc(pfd, cap * sizeof *pfd);
-                conn **nw = realloc(who, cap * sizeof *who);
-                if (np) pfd = np;
-                if (nw) who = nw;
-                if (!np || !nw) break; /* polled next turn */
-            }
             short ev = 0;
             if (!c->dead && wslay_event_want_read(c->ws) &&
                 (c->pend_len < PENDING_LIMIT || c->end_requested))
@@ -416,13 +422,10 @@ static void *hub_main(void *arg)
             who[n++] = c;
         }
         if (stopping && !h->conns) break;
-        if (n + 1 > cap) {
-            struct pollfd *np = realloc(pfd, (n + 1) * sizeof *pfd);
-            if (np) pfd = np, cap = n + 1;
-        }
-        if (!pfd) continue;
         pfd[n] = (struct pollfd){h->wake_fd, POLLIN, 0};
         int timeout = retry ? 5 : 200;
+        for (size_t i = 0; i < n && timeout; i++)
+            if (who[i]->extra_at < who[i]->extra_len) timeout = 0;
         int got = poll(pfd, n + 1, timeout);
         if (got < 0) continue;
         if (pfd[n].revents & POLLIN) {
@@ -432,11 +435,10 @@ static void *hub_main(void *arg)
         }
         for (size_t i = 0; i < n; i++) {
             conn *c = who[i];
-            if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-                if (c->extra_at < c->extra_len || pfd[i].revents) {
-                    if (wslay_event_recv(c->ws) != 0) c->dead = 1;
-                }
-            }
+            /* bytes that came with the handshake are read first, whatever the socket says */
+            if (!c->dead && ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) || c->extra_at < c->extra_len) &&
+                wslay_event_recv(c->ws) != 0)
+                c->dead = 1;
             if (!c->dead && (pfd[i].revents & POLLOUT) && wslay_event_send(c->ws) != 0) c->dead = 1;
             maybe_submit(h, c);
         }
