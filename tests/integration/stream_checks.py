@@ -48,7 +48,16 @@ MODEL = {}  # model= for every connection (set by main)
 
 
 def connect(url, **params):
-    return websocket.create_connection(ws_url(url, **{**MODEL, **params}), timeout=60)
+    """A stream; a 503 too_many_streams is retried after its Retry-After, as a client should
+    (streams of clients that just vanished may still be closing)."""
+    for _ in range(100):
+        try:
+            return websocket.create_connection(ws_url(url, **{**MODEL, **params}), timeout=60)
+        except websocket.WebSocketBadStatusException as e:
+            if e.status_code != 503:
+                raise
+            time.sleep(0.1)
+    raise RuntimeError("the server stayed at --max-streams for 10 s")
 
 
 def read_all(ws):

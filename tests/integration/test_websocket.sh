@@ -85,7 +85,9 @@ expect_status_code "events=maybe" 400 bad_request "/classify?model=m5-speech&eve
 
 # --- protocol, bad input, clients that vanish ---
 STREAM_MODEL=m5-speech $PY protocol "$URL" "$EXE" "$M5" "$T/yes.s16" | tee "$T/p.out"
+check_eq "stream_checks.py protocol exited 0 (ran to its end, no failure)" 0 "${PIPESTATUS[0]}"
 $PY abrupt "$URL" m5-speech "$T/yes.s16" | tee -a "$T/p.out"
+check_eq "stream_checks.py abrupt exited 0 (ran to its end, no failure)" 0 "${PIPESTATUS[0]}"
 PASS=$((PASS + $(grep -c '^ok' "$T/p.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/p.out")))
 check_eq "server healthy after all that" 200 "$(req "$T/h.json" /healthz)"
 MAIN_PID=$PID MAIN_URL=$URL
@@ -93,7 +95,9 @@ MAIN_PID=$PID MAIN_URL=$URL
 # --- small limits: message size and idle time ---
 start strict --model "m5-speech=$M5" --max-stream-message-bytes 4096 --stream-idle-timeout 2
 $PY bad "$URL" m5-speech | tee "$T/b.out"
+check_eq "stream_checks.py bad exited 0 (ran to its end, no failure)" 0 "${PIPESTATUS[0]}"
 $PY idle "$URL" m5-speech | tee -a "$T/b.out"
+check_eq "stream_checks.py idle exited 0 (ran to its end, no failure)" 0 "${PIPESTATUS[0]}"
 PASS=$((PASS + $(grep -c '^ok' "$T/b.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/b.out")))
 stop
 check_eq "the small-limits server exits 0" "0" "$?"
@@ -127,6 +131,7 @@ check_eq "the spotter streams incrementally" incremental "$(jq -r 'select(.type=
 check_eq "the spotter hears the one yes" yes "$(jq -r 'select(.type=="event") | .label' "$T/spot.jsonl" | tr '\n' ' ' | sed 's/ $//')"
 start conc --model "kws-speech=$SPOT" --max-streams 64
 $PY concurrent "$URL" "$EXE" "$SPOT" "$T/yes.s16" 50 | tee "$T/c.out"
+check_eq "stream_checks.py concurrent exited 0 (ran to its end, no failure)" 0 "${PIPESTATUS[0]}"
 PASS=$((PASS + $(grep -c '^ok' "$T/c.out"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$T/c.out")))
 stop
 check_eq "the 50-stream server exits 0" "0" "$?"
