@@ -95,6 +95,17 @@ def resume_or_start(out_dir, net, opt, resume, init=None, average=None):
     return ck_path, start, history, commands
 
 
+def set_lr(opt, args, step, steps_per_epoch, total):
+    """The trainers' schedule: linear warm-up over args.warmup epochs to args.lr, then a
+    cosine to 0 at step `total`. Sets it on every parameter group; returns it."""
+    warm = args.warmup * steps_per_epoch
+    lr = args.lr * (step + 1) / warm if step < warm else \
+        args.lr * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(total - warm, 1)))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
 def confusion(y_true, y_pred, n):
     cm = np.zeros((n, n), np.int64)
     np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)

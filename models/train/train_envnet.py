@@ -149,11 +149,7 @@ def main():
             if b + 1 < len(batches):
                 fut = pool.submit(make_batch, tr_x, tr_y, batches[b + 1], len(labels), rng, args)
             step = (epoch - 1) * steps_per_epoch + b
-            warm = args.warmup * steps_per_epoch
-            lr = args.lr * (step + 1) / warm if step < warm else \
-                args.lr * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(total_steps - warm, 1)))
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = common.set_lr(opt, args, step, steps_per_epoch, total_steps)
             out = net(x)
             loss = common.soft_cross_entropy(out, y)
             opt.zero_grad()

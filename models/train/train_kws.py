@@ -106,11 +106,7 @@ def main():
                                            for i in idx])).unsqueeze(1)
             y = torch.from_numpy(tr_y[idx]).long()
             step = (epoch - 1) * steps_per_epoch + b
-            warm = args.warmup * steps_per_epoch
-            lr = args.lr * (step + 1) / warm if step < warm else \
-                args.lr * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(total - warm, 1)))
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = common.set_lr(opt, args, step, steps_per_epoch, total)
             logits = net.frames(x)[:, :, -LOSS_FRAMES:]  # [N, classes, 20]
             loss = F.cross_entropy(logits, y[:, None].expand(-1, LOSS_FRAMES),
                                    label_smoothing=args.smooth)

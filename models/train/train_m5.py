@@ -175,11 +175,7 @@ def main():
             idx = order[b * args.batch:(b + 1) * args.batch]
             x, y = make_batch(tr_x, tr_y, idx, len(labels), sil, noise, rng, args)
             step = (epoch - 1) * steps_per_epoch + b
-            warm = args.warmup * steps_per_epoch
-            lr = args.lr * (step + 1) / warm if step < warm else \
-                args.lr * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(total - warm, 1)))
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = common.set_lr(opt, args, step, steps_per_epoch, total)
             out = net(x)  # log-probabilities
             loss = -(y * out).sum(-1).mean()
             opt.zero_grad()
