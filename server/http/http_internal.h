@@ -11,6 +11,7 @@
 #include "filters_cache.h"
 #include "http_server.h"
 #include "http_status.h"
+#include "linger.h"
 #include "media_type.h"
 #include "metrics.h"
 #include "request_id.h"
@@ -39,6 +40,7 @@ struct http_server {
     pthread_mutex_t resume_mu;
     ws_hub *hub;              /* GET /stream's WebSocket thread; NULL with --max-streams 0 */
     atomic_int streams;       /* streams admitted (handshake accepted) and not yet closed */
+    linger_pool *lingerer;         /* sockets of early answers, kept open until the client is done */
 };
 
 /* Where a POST /classify stands. */
@@ -74,6 +76,7 @@ typedef struct request {
     const char *allow;        /* Allow header for 405 / OPTIONS, or NULL */
     int preflight;            /* OPTIONS: add the CORS preflight headers */
     int close;                /* answer with Connection: close (bad framing) */
+    int early;                /* answered before its body was read: the socket lingers */
     int nul;                  /* a NUL byte was in the path or a value */
     int n_params;             /* query parameters counted in the raw target when too many */
     size_t bytes_in;          /* body bytes received */

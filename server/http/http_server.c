@@ -162,15 +162,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * on it cannot be trusted to be a request boundary). */
         rc_verdict v;
         if (rc_check(c, rq->nul, rq->n_params, &v)) {
-            rq->close = 1;
+            rq->close = rq->early = 1;
             return reply_error(rq, (hs_mapping){v.status, v.code}, "%s", v.message);
         }
         /* An upload is checked before its body is read, so that a refusal (413, 415, 401)
-         * costs no transfer; MHD then closes the connection. Anything else is answered
-         * once the request is complete, which keeps the connection reusable. */
+         * costs no transfer; MHD then closes the connection, and the socket lingers (see
+         * linger.h) so that the answer is not lost. Anything else is answered once the
+         * request is complete, which keeps the connection reusable. */
         if (strcmp(rq->method, "POST")) return MHD_YES;
         rq->begun = 1;
-        return begin(rq, url);
+        enum MHD_Result r = begin(rq, url);
+        rq->early = rq->status != 0;
+        return r;
     }
     if (!rq->begun) {
         if (*upload_data_size) { /* a body where none belongs: ignored */
@@ -223,6 +226,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     metrics_request_end(termination(toe));
     if (!rq) return;
     *con_cls = NULL;
+    if (rq->early && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (fd) linger_adopt(s->lingerer, fd->connect_fd);
+    }
     double total = http_now_ms() - rq->t0_ms;
     if (!rq->status) {
         /* Not answered by us: MHD's own answer to a malformed request (400, 413, 414, 431,
@@ -336,9 +343,11 @@ ac_status http_server_start(const serve_config *cfg, registry_holder *regs, ac_s
     }
     h->filters = filters_cache_new();
     h->oom = reply_oom_response();
+    /* as many sockets as connections; each for at most 5 s (nginx's lingering_timeout) */
+    h->lingerer = linger_new(cfg->max_connections, 5000);
     /* waiting decodes are bounded like the inference queue */
     h->decoders = dp_new(decoders, cfg->queue_size);
-    if (!h->filters || !h->oom || !h->decoders) {
+    if (!h->filters || !h->oom || !h->decoders || !h->lingerer) {
         http_server_stop(h);
         return ac_fail(err, AC_ERR_NOMEM, "out of memory");
     }
@@ -402,6 +411,7 @@ void http_server_stop(http_server *h)
     if (!h) return;
     ws_hub_free(h->hub); /* every upgraded socket goes back to MHD before it stops */
     if (h->daemon) MHD_stop_daemon(h->daemon);
+    linger_free(h->lingerer); /* after the daemon: its threads adopt sockets */
     dp_free(h->decoders);
     if (h->oom) MHD_destroy_response(h->oom);
     pthread_mutex_destroy(&h->resume_mu);

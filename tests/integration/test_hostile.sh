@@ -323,12 +323,12 @@ unset AUDIOCLASS_TEST_HOLD_DIR
 # ---------------------------------------------------------------- memory cap on uploads being received
 # 576 kB bodies (6 s of 48 kHz WAV, 192 kB once decoded at 8 kHz) under --max-memory 1M:
 # one held half-sent by a client leaves no room for a second (refused before its body is
-# read), nor for a chunked one (read, dropped, 503); the room comes back when the held
-# upload is done. Timing-free: the held client sends the rest only when told to, and the
+# read; with "Expect: 100-continue", before it is sent), nor for a chunked one (read, dropped,
+# 503); the room comes back when the held upload is done. Timing-free: the held client sends the rest only when told to, and the
 # second upload starts once /metrics shows the first one's reservation.
 "$MK" "$T/big.wav" wav16 48000 1 6 noise 8
 BIG=$(stat -c %s "$T/big.wav")
-start U --model zoo1d="$Z1" --max-memory 1M --max-body-bytes 900K --max-audio-seconds 60 --request-timeout 60
+start U --model zoo1d="$Z1" --max-memory 1M --max-body-bytes 32M --max-audio-seconds 60 --request-timeout 60
 check "--help documents --max-memory" bash -c "'$EXE' serve --help | grep -q AUDIOCLASS_MAX_MEMORY"
 mkfifo "$T/go"
 ( exec 3<>/dev/tcp/127.0.0.1/$PORT
@@ -348,6 +348,33 @@ check_eq "the held upload's announced body is reserved" "$BIG" "$held"
 expect_error "second 576 kB upload while one is being received" 503 queue_full "$CLS" "${AW[@]}" --data-binary "@$T/big.wav"
 check_eq "memory refusal has Retry-After" 1 "$(grep -i '^Retry-After:' "$T/err.json.h" | tr -d '\r ' | cut -d: -f2)"
 check "memory refusal names the limit" grep -q max-memory "$T/err.json"
+EXPECT_ARGS=("${AW[@]}" -H "Expect: 100-continue" --data-binary "@$T/big.wav")
+check_eq "with Expect: 100-continue: 503, and the body is never sent" "503 0" \
+  "$(curl -s -o "$T/err.json" -w '%{http_code} %{size_upload}' "${EXPECT_ARGS[@]}" "$URL$CLS")"
+check "the refusal before the body names the limit" grep -q max-memory "$T/err.json"
+# A client that writes its whole body before it reads (as many HTTP clients do): refused
+# before the body is read, it must still get the answer. Without lingering, the server's close
+# with the body unread resets the connection, and the client's writes fail (ECONNRESET/EPIPE)
+# before it reads anything. 16 MB is more than the two sockets' buffers can hold.
+send_all_then_read() { # BYTES: prints the status line the client got, or the error
+  /usr/bin/python3 - "$PORT" "$CLS" "$1" <<'PY'
+import socket, sys
+port, path, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+try:
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n"
+              % (path.encode(), size))
+    chunk = bytes(65536)
+    for _ in range(size // len(chunk)):
+        s.sendall(chunk)
+    s.shutdown(socket.SHUT_WR)
+    print(s.makefile("rb").readline().decode()[:12])
+except OSError as e:
+    print("error: %s" % e)
+PY
+}
+check_eq "a 16 MB body over --max-memory, sent whole before reading: the 413 arrives" "HTTP/1.1 413" \
+  "$(send_all_then_read $((16 << 20)))"
 expect_error "chunked 576 kB upload while one is being received" 503 queue_full "$CLS" "${AW[@]}" \
   -H "Transfer-Encoding: chunked" --data-binary "@$T/big.wav"
 echo go >"$T/go"
