@@ -1,6 +1,7 @@
 /* model.c - a model file's metadata and graph loaded into an ac_model; workspaces; forward
  * passes over the planned steps (engine/graph/). Windows and whole clips: policy.c. */
 #include "model_internal.h"
+#include "gemm_bf16.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -149,6 +150,13 @@ static ac_status build_model(ac_model *m, char *err)
     const char *graph = ac_weights_meta(m->file, "graph");
     if (!graph) return ac_fail(err, AC_ERR_BAD_MODEL, "metadata \"graph\" is missing");
     if ((st = ac_graph_load(&m->graph, graph, info->format_version, input, m->file, err))) return st;
+    /* Opt-in reduced precision: convolutions in BF16 where the CPU has it (FORMAT.md). */
+    info->compute = ac_weights_meta(m->file, "compute") ? ac_weights_meta(m->file, "compute") : "fp32";
+    if (strcmp(info->compute, "fp32") && strcmp(info->compute, "bf16"))
+        return ac_fail(err, AC_ERR_BAD_MODEL, "metadata \"compute\" must be \"fp32\" or \"bf16\", not \"%.40s\"",
+                       info->compute);
+    m->graph.bf16 = !strcmp(info->compute, "bf16") && ac_bf16_supported();
+    info->bf16_active = m->graph.bf16;
     const ac_graph *g = &m->graph;
     const ac_node *o = &g->nodes[g->output];
     if (o->out.rank != 2 || o->out.c != info->n_labels) {

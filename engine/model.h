@@ -51,6 +51,9 @@ typedef struct ac_model_info {
     int causal;                  /* the stream executor can run it incrementally (stream.h) */
     int running_mean;            /* causal, but its answer is a mean over all time */
     const char *causal_why;      /* not causal: the node that prevents it, and why; else "" */
+    const char *compute;         /* metadata "compute": "fp32" (the default) or "bf16" */
+    int bf16_active;             /* "bf16" and the CPU has AVX-512 BF16: its convs run in
+                                  * BF16 (gemm_bf16.h); 0: everything in FP32 */
 } ac_model_info;
 
 typedef struct ac_model ac_model;

@@ -61,6 +61,7 @@ typedef struct ac_node {
     float *weight;           /* [cout, cin/groups, kh, kw], batch norm folded, owned */
     float *bias;             /* conv/linear [cout] / [out], owned; NULL if none */
     float *packed;           /* conv weights in the direct kernel's layout, owned */
+    uint16_t *bf16;          /* conv weights as bfloat16 for ac_gemm_bf16, per group, owned */
     float *frames_w;         /* causal 1-D conv: weights [cin, kw, cout] for the stream
                                 executor's small-run kernel (ac_conv1d_frames), owned */
     const ac_tensor_ref *raw_weight; /* conv/linear weight as stored (filter analysis) */
@@ -127,6 +128,7 @@ typedef struct ac_graph {
     size_t *slot_floats;     /* [n_slots] floats per item (forward) */
     size_t *probe_floats;    /* [n_slots] the same when convs run without their fused pool */
     size_t max_scratch;      /* floats per thread (conv/linear) */
+    int bf16;                /* convolutions run in BF16 (set before planning; model.c) */
     /* Set by ac_graph_causal: */
     ac_flow_info *flow;      /* [n_nodes], owned */
     ac_flow_info input_flow; /* the network input's: frames along its last axis */

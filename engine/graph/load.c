@@ -225,6 +225,7 @@ void ac_graph_free(ac_graph *g)
         ac_free_aligned(nd->weight);
         ac_free_aligned(nd->bias);
         ac_free_aligned(nd->packed);
+        free(nd->bf16);
         ac_free_aligned(nd->frames_w);
         ac_free_aligned(nd->matrix_owned);
         ac_free_aligned(nd->scale);

@@ -4,7 +4,9 @@
  * conv's kernel is chosen, and its weights packed for it, once here. */
 #include "graph.h"
 
+#include "conv_depthwise.h"
 #include "conv_direct.h"
+#include "gemm_bf16.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +33,17 @@ static int may_overwrite(const ac_node *nd, int k)
 /* Convolutions that the channel-vectorised direct kernel runs get their weights packed once
  * (ops.h: ac_conv_params.packed), not on every call: at batch 1 repacking M5's conv4 cost
  * more than computing it. */
-static int pack_conv(ac_node *nd, ac_shape in)
+static int pack_conv(const ac_graph *g, ac_node *nd, ac_shape in)
 {
+    if (g->bf16 && !ac_conv_is_depthwise(&nd->conv)) { /* BF16 weights for every other conv */
+        const int G = nd->conv.groups, cout_g = nd->conv.cout / G;
+        const int K = nd->conv.cin / G * nd->conv.kh * nd->conv.kw;
+        const size_t per_group = ac_bf16_packed_size(cout_g, K);
+        if (!(nd->bf16 = malloc(sizeof(uint16_t) * per_group * (size_t)G))) return -1;
+        for (int gi = 0; gi < G; gi++)
+            ac_bf16_pack_a(nd->weight + (size_t)gi * cout_g * K, cout_g, K, K, nd->bf16 + (size_t)gi * per_group);
+        nd->conv.bf16 = nd->bf16;
+    }
     nd->conv.kernel = ac_conv2d_choose(&nd->conv, in.h, in.w); /* once, not on every call */
     if (nd->conv.kernel != AC_CONV_DIRECT_CHANNELS) return 0;
     const int G = nd->conv.groups, cin_g = nd->conv.cin / G, cout_g = nd->conv.cout / G;
@@ -112,7 +123,7 @@ ac_status ac_graph_plan(ac_graph *g, char *err)
         ac_shape in = nd->n_in ? input_shape(g, nd, 0) : g->input;
         size_t scratch = 0;
         if (nd->op == AC_OP_CONV) {
-            if (pack_conv(nd, in)) {
+            if (pack_conv(g, nd, in)) {
                 st = ac_fail(err, AC_ERR_NOMEM, "out of memory packing %s", nd->name);
                 goto out;
             }

@@ -4,6 +4,7 @@
 #include "blas.h"
 #include "conv_depthwise.h"
 #include "conv_direct.h"
+#include "gemm_bf16.h"
 #include "linear_direct.h"
 #include "ops_team.h"
 
@@ -108,12 +109,27 @@ static size_t conv_front(const ac_conv_params *p, int cols)
     return front > packed ? front : packed;
 }
 
+static int bf16_k(const ac_conv_params *p) { return p->cin / p->groups * p->kh * p->kw; }
+
+/* bfloat16 elements per input row that ac_conv1d_bf16 reads for a chunk of cols outputs */
+static int bf16_row(const ac_conv_params *p, int cols) { return (cols + 31) / 32 * 32 + p->kw; }
+
+/* Floats of a scratch slice before the BF16 product's packed columns. */
+static size_t conv_before_bf16(const ac_conv_params *p, int cols)
+{
+    return conv_front(p, cols) + (p->pool_w > 0 ? (size_t)(p->cout / p->groups) * cols : 0);
+}
+
 size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w)
 {
     int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
     int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
     int cols = chunk_cols(p, h, w, conv_positions(p, ho, wo), NULL);
-    size_t general = conv_front(p, cols) + (p->pool_w > 0 ? (size_t)(p->cout / p->groups) * cols : 0);
+    size_t general = conv_before_bf16(p, cols);
+    if (p->bf16) /* 64-byte alignment, K row pointers, the packed columns or the input rows
+                    as bfloat16 (two per float) */
+        general += 16 + 2 * (size_t)bf16_k(p) + (ac_bf16_scratch(bf16_k(p)) + 1) / 2 +
+                   ((size_t)(p->cin / p->groups) * bf16_row(p, cols) + 1) / 2;
     size_t dw = ac_conv_is_depthwise(p) ? ac_conv_depthwise_scratch(p, h, w) : 0;
     return general > dw ? general : dw;
 }
@@ -182,6 +198,13 @@ static int use_im2row(const ac_conv_params *p, int h)
     return h == 1 && p->kh == 1 && p->sw > 1 && p->dw == 1;
 }
 
+/* One row, stride 1, unpadded: row (ci, kx) of im2col is input row ci from kx * dw on, so
+ * the BF16 product packs straight from the input. */
+static int shifted_rows(const ac_conv_params *p, int h)
+{
+    return h == 1 && p->kh == 1 && p->sw == 1 && !p->pad_l && !p->pad_r;
+}
+
 /* 1x1, stride 1, unpadded: the input is already the GEMM's right operand ([cin_g, h*w]) */
 static int is_pointwise(const ac_conv_params *p)
 {
@@ -189,9 +212,24 @@ static int is_pointwise(const ac_conv_params *p)
            !p->pad_l && !p->pad_r;
 }
 
+/* One-row, stride 1, dilation 1, unpadded, even width: ac_conv1d_bf16, which packs nothing. */
+static int bf16_shift(const ac_conv_params *p, int h)
+{
+    return shifted_rows(p, h) && p->dw == 1 && p->kw % 2 == 0;
+}
+
+/* BF16 weights, a CPU with AVX-512 BF16, and a sum long enough to pay (AC_BF16_MIN_K; the
+ * one-row kernel too: EnvNet's conv1, K = 8, ran at 19 GFLOP/s in it vs 42-61 in FP32). */
+static int bf16_fits(const ac_conv_params *p, int h)
+{
+    (void)h;
+    return p->bf16 && bf16_k(p) >= AC_BF16_MIN_K && ac_bf16_supported();
+}
+
 ac_conv_kernel ac_conv2d_choose(const ac_conv_params *p, int h, int w)
 {
     if (ac_conv_is_depthwise(p)) return AC_CONV_DEPTHWISE;
+    if (bf16_fits(p, h)) return AC_CONV_BF16;
     /* a 1x1 layer goes to the direct kernels where they take it: on one core of the shared
      * (loaded) development machine, best of 1.5 s of runs, 64 -> 256 and 256 -> 64 channels,
      * 2000 steps, batch 8, the TIME kernel ran at 119-166 and 72-108 GFLOP/s, SGEMM straight
@@ -216,6 +254,7 @@ static int kernel_fits(int k, const ac_conv_params *p, int h, int w)
         return ac_ops_direct() && ac_conv_direct_choose(p, h, w) == AC_DIRECT_CHANNELS;
     case AC_CONV_DEPTHWISE: return ac_conv_is_depthwise(p);
     case AC_CONV_POINTWISE: return is_pointwise(p);
+    case AC_CONV_BF16: return bf16_fits(p, h) && !ac_conv_is_depthwise(p);
     default: return 0;
     }
 }
@@ -234,6 +273,7 @@ const char *ac_conv2d_kernel(const ac_conv_params *p, int h, int w)
     case AC_CONV_DEPTHWISE: return "depthwise";
     case AC_CONV_POINTWISE: return "pointwise+sgemm";
     case AC_CONV_IM2ROW: return "im2row+sgemm";
+    case AC_CONV_BF16: return "im2col+bf16";
     default: return "im2col+sgemm";
     }
 }
@@ -276,6 +316,8 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     const size_t slice = ac_conv2d_scratch(p, h, w);
     const int nt = team(threads, tasks, work);
     const int by_rows = kernel == AC_CONV_IM2ROW, pointwise = kernel == AC_CONV_POINTWISE;
+    const int bf16 = kernel == AC_CONV_BF16;
+    const size_t bf16_group = bf16 ? ac_bf16_packed_size(cout_g, K) : 0;
     const ac_conv_direct_kind direct = kernel == AC_CONV_DIRECT_TIME       ? AC_DIRECT_TIME
                                        : kernel == AC_CONV_DIRECT_CHANNELS ? AC_DIRECT_CHANNELS
                                                                            : AC_DIRECT_NONE;
@@ -311,6 +353,35 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
                 ac_conv_direct_cols(xg + (size_t)p0 * p->sw, w, p->sw, pk, bg, relu, cout_g, cin_g,
                                     p->kw, cw, pw, pw > 0 ? yg + p0 / pw : dst, pw > 0 ? Y : ld);
                 continue;
+            }
+            if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
+            continue;
+        }
+        if (bf16) { /* dst[cout_g, cw] = relu(bg + bf16(wg) . bf16(rows of B)) */
+            uintptr_t at = (uintptr_t)(col + conv_before_bf16(p, cols));
+            const float **brow = (const float **)((at + 63) & ~(uintptr_t)63);
+            uint16_t *bscratch = (uint16_t *)(brow + K);
+            if (bf16_shift(p, h)) { /* no B at all */
+                const int ldx = bf16_row(p, cw), have = w - p0 < ldx ? w - p0 : ldx;
+                for (int ci = 0; ci < cin_g; ci++) {
+                    uint16_t *xr = bscratch + (size_t)ci * ldx;
+                    ac_bf16_convert(xg + (size_t)ci * w + p0, have, xr);
+                    memset(xr + have, 0, sizeof(uint16_t) * (size_t)(ldx - have));
+                }
+                ac_conv1d_bf16(cout_g, cw, cin_g, p->kw, p->bf16 + (size_t)g * bf16_group, bscratch, ldx,
+                               dst, ld, bg, relu);
+            } else {
+            if (shifted_rows(p, h)) { /* row (ci, kx) of B is the input row, shifted */
+                for (int ci = 0; ci < cin_g; ci++)
+                    for (int kx = 0; kx < p->kw; kx++)
+                        brow[ci * p->kw + kx] = xg + (size_t)ci * w + p0 + kx * p->dw;
+            } else if (is_pointwise(p)) {
+                for (int k = 0; k < K; k++) brow[k] = xg + (size_t)k * h * w + p0;
+            } else {
+                im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
+                for (int k = 0; k < K; k++) brow[k] = col + (size_t)k * cw;
+            }
+            ac_gemm_bf16(cout_g, cw, K, p->bf16 + (size_t)g * bf16_group, brow, dst, ld, bg, relu, bscratch);
             }
             if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
             continue;

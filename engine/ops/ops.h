@@ -28,6 +28,10 @@ typedef struct ac_conv_params {
                             NULL: packed per call where that kernel runs */
     int kernel;       /* ac_conv_kernel: the kernel chosen once at model load with
                          ac_conv2d_choose; AC_CONV_AUTO (0): chosen on every call */
+    const uint16_t *bf16; /* optional: the weights rounded to bfloat16 and packed for
+                             ac_gemm_bf16, per group (gemm_bf16.h); set where the model file
+                             asks for BF16 compute. Then the layer runs "im2col+bf16" where
+                             the CPU has AVX-512 BF16, and in FP32 elsewhere. */
 } ac_conv_params;
 
 /* The kernels of a convolution. A preset kernel (ac_conv_params.kernel) is honoured where it
@@ -41,9 +45,11 @@ typedef enum ac_conv_kernel {
     AC_CONV_DIRECT_CHANNELS, /* "direct-channels" (conv_direct.h, AVX-512) */
     AC_CONV_DEPTHWISE,       /* "depthwise" (conv_depthwise.h): groups == cin > 1, cout a
                                 multiple of cin; any stride, dilation, padding */
-    AC_CONV_POINTWISE        /* "pointwise+sgemm": 1x1, stride 1, unpadded: one SGEMM per
+    AC_CONV_POINTWISE,       /* "pointwise+sgemm": 1x1, stride 1, unpadded: one SGEMM per
                                 item and group straight on the input, no im2col copy (where
                                 the direct kernels are off or do not take the layer) */
+    AC_CONV_BF16             /* "im2col+bf16" (gemm_bf16.h): the params carry bf16 weights
+                                and the CPU has AVX-512 BF16; any conv but depthwise */
 } ac_conv_kernel;
 
 typedef struct ac_pool_params {

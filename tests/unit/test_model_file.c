@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "gemm_bf16.h"
 #include "testutil.h"
 #include "weights.h"
 
@@ -269,6 +270,34 @@ Test(model_file, bad_metadata)
     meta_case("stream", "{\"min_hops\": 0}", "\"min_hops\" must be 1..1000");
     meta_case("stream", "{\"hop\": -3}", "\"hop\" must be a positive number of samples");
     meta_case("stream", "{\"background\": [\"nope\"]}", "background label nope is not a label");
+}
+
+/* "compute": "bf16" is taken (BF16 convolutions where the CPU has AVX-512 BF16, FP32
+ * elsewhere; info says which), anything else is refused by name. */
+Test(model_file, compute_bf16_opt_in)
+{
+    meta_case("compute", "int4", "metadata \"compute\" must be \"fp32\" or \"bf16\", not \"int4\"");
+    fixture f;
+    load_fixture(&f);
+    json_object_set_new(f.meta, "compute", json_string("bf16"));
+    size_t len;
+    unsigned char *buf = build(&f, &len);
+    char err[AC_ERR_LEN];
+    ac_model *m;
+    cr_assert_eq(ac_model_load_memory(buf, len, "test", &m, err), AC_OK, "%s", err);
+    cr_expect_str_eq(ac_model_get_info(m)->compute, "bf16");
+    cr_expect_eq(ac_model_get_info(m)->bf16_active, ac_bf16_supported());
+    ac_model_free(m);
+    free(buf);
+    free_fixture(&f);
+    load_fixture(&f);
+    buf = build(&f, &len);
+    cr_assert_eq(ac_model_load_memory(buf, len, "test", &m, err), AC_OK, "%s", err);
+    cr_expect_str_eq(ac_model_get_info(m)->compute, "fp32", "no metadata: FP32");
+    cr_expect_eq(ac_model_get_info(m)->bf16_active, 0);
+    ac_model_free(m);
+    free(buf);
+    free_fixture(&f);
 }
 
 Test(model_file, graph_errors_name_the_layer)

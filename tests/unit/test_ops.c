@@ -5,14 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_depthwise.h"
 #include "conv_direct.h"
+#include "gemm_bf16.h"
 #include "ops.h"
 #include "tensor.h"
 #include "testutil.h"
 
 #define TOL 1e-4
 /* shape fields in declaration order; no prepacked weights; kernel chosen per call */
-#define CONV(...) ((ac_conv_params){__VA_ARGS__, NULL, AC_CONV_AUTO})
+#define CONV(...) ((ac_conv_params){__VA_ARGS__, NULL, AC_CONV_AUTO, NULL})
 
 /* Direct 7-loop convolution: the definition, with no cleverness. */
 static void ref_conv2d(const float *x, int n, int h, int w, const float *wt, const float *b,
@@ -39,6 +41,67 @@ static void ref_conv2d(const float *x, int n, int h, int w, const float *wt, con
                     if (relu && s < 0) s = 0;
                     y[((size_t)(bi * p->cout + o) * ho + oy) * wo + ox] = (float)s;
                 }
+}
+
+/* The reference with the layer's fused pool applied (one-row outputs: max over whole
+ * windows of pool_w, tail dropped). r: [n, cout, ho, wo] floats. Returns the values kept. */
+static size_t ref_conv_pooled(const float *x, int n, int h, int w, const float *wt, const float *b,
+                              const ac_conv_params *p, int relu, float *r)
+{
+    int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+    ref_conv2d(x, n, h, w, wt, b, p, relu, r);
+    if (p->pool_w <= 0) return (size_t)n * p->cout * ho * wo;
+    int wp = wo / p->pool_w;
+    for (size_t row = 0; row < (size_t)n * p->cout; row++)
+        for (int j = 0; j < wp; j++) {
+            float m = r[row * wo + (size_t)j * p->pool_w];
+            for (int i = 1; i < p->pool_w; i++) m = fmaxf(m, r[row * wo + (size_t)j * p->pool_w + i]);
+            r[row * wp + j] = m; /* row * wp + j <= row * wo + j * pool_w: never ahead of reads */
+        }
+    return (size_t)n * p->cout * wp;
+}
+
+/* BF16 weights (as a model that asks for BF16 compute gets them): where the CPU has
+ * AVX-512 BF16, the result is the reference on bfloat16-rounded inputs and weights (sums in
+ * FP32, 1e-4); elsewhere, or with the hand-written kernels off, the FP32 result. */
+static void check_conv_bf16(const ac_conv_params *p, const float *x, int n, int h, int w,
+                            const float *wt, const float *b, int relu, int threads, const float *fp32)
+{
+    if (ac_conv_is_depthwise(p)) return; /* depthwise layers stay FP32 */
+    const int G = p->groups, cog = p->cout / G, K = p->cin / G * p->kh * p->kw;
+    const size_t per = ac_bf16_packed_size(cog, K), nx = (size_t)n * p->cin * h * w;
+    const size_t nw = (size_t)p->cout * K;
+    uint16_t *packed = malloc(sizeof(uint16_t) * per * (size_t)G);
+    for (int g = 0; g < G; g++) ac_bf16_pack_a(wt + (size_t)g * cog * K, cog, K, K, packed + per * (size_t)g);
+    ac_conv_params pp = *p;
+    pp.bf16 = packed;
+    pp.kernel = ac_conv2d_choose(&pp, h, w);
+    const int bf16 = ac_bf16_supported() && K >= AC_BF16_MIN_K;
+    cr_expect_eq(pp.kernel == AC_CONV_BF16, bf16, "BF16 weights choose im2col+bf16 where the CPU can (K = %d)", K);
+    int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
+    size_t ny = (size_t)n * p->cout * ho * wo;
+    float *y = malloc(ny * 4), *r = malloc(ny * 4), *rx = malloc(nx * 4), *rw = malloc(nw * 4);
+    float *scratch = ac_alloc_floats(ac_conv2d_scratch(&pp, h, w) * (size_t)threads);
+    ac_conv2d(x, n, h, w, wt, b, &pp, relu, y, scratch, threads);
+    size_t kept;
+    if (bf16) {
+        for (size_t i = 0; i < nx; i++) rx[i] = ac_bf16_round(x[i]);
+        for (size_t i = 0; i < nw; i++) rw[i] = ac_bf16_round(wt[i]);
+        kept = ref_conv_pooled(rx, n, h, w, rw, b, p, relu, r);
+    } else {
+        kept = ref_conv_pooled(x, n, h, w, wt, b, p, relu, r);
+    }
+    double d = tu_max_abs_diff(y, r, kept);
+    cr_expect_leq(d, TOL, "bf16 conv cin=%d cout=%d g=%d k=%dx%d s=%dx%d pool=%d n=%d h=%d w=%d bf16=%d: diff %g",
+                  p->cin, p->cout, p->groups, p->kh, p->kw, p->sh, p->sw, p->pool_w, n, h, w,
+                  bf16, d);
+    /* rounding the inputs is all BF16 changes: within what K bfloat16 rounding errors allow */
+    double e = tu_max_abs_diff(y, fp32, kept);
+    cr_expect_leq(e, 1e-2 * sqrt((double)K), "bf16 conv strays from FP32 by %g (K = %d)", e, K);
+    free(packed), free(y), free(r), free(rx), free(rw);
+    ac_free_aligned(scratch);
 }
 
 static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int threads, unsigned seed)
@@ -73,17 +136,8 @@ static void check_conv(ac_conv_params p, int n, int h, int w, int relu, int thre
         free(y2);
     }
     ac_free_aligned(packed);
-    ref_conv2d(x, n, h, w, wt, b, &p, relu, r);
-    if (p.pool_w > 0) { /* one-row outputs: max over whole windows of pool_w, tail dropped */
-        int wp = wo / p.pool_w;
-        for (size_t row = 0; row < (size_t)n * p.cout; row++)
-            for (int j = 0; j < wp; j++) {
-                float m = r[row * wo + (size_t)j * p.pool_w];
-                for (int i = 1; i < p.pool_w; i++) m = fmaxf(m, r[row * wo + (size_t)j * p.pool_w + i]);
-                r[row * wp + j] = m; /* row * wp + j <= row * wo + j * pool_w: never ahead of reads */
-            }
-        ny = (size_t)n * p.cout * wp;
-    }
+    ny = ref_conv_pooled(x, n, h, w, wt, b, &p, relu, r);
+    check_conv_bf16(&p, x, n, h, w, wt, b, relu, threads, y);
     double d = tu_max_abs_diff(y, r, ny);
     cr_expect_leq(d, TOL, "conv cin=%d cout=%d g=%d k=%dx%d s=%dx%d d=%dx%d pad=%d,%d,%d,%d pool=%d n=%d h=%d w=%d direct=%d: diff %g",
                   p.cin, p.cout, p.groups, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw, p.pad_t, p.pad_b,
@@ -168,6 +222,10 @@ Test(ops, direct_conv_matches_reference_on_both_paths)
         check_conv(CONV(8, 12, 4, 1, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 61, 0, 2, 154);
         check_conv(CONV(6, 10, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4), 3, 1, 333, 1, 2, 155);
         check_conv(CONV(40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160), 2, 1, 1767, 1, 2, 156);
+        /* K >= 32 with partial panels and column blocks: the BF16 one-row kernel's edges */
+        check_conv(CONV(5, 13, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 77, 1, 2, 165);
+        check_conv(CONV(4, 25, 1, 1, 10, 1, 1, 1, 1, 0, 0, 0, 0, 3), 1, 1, 100, 0, 1, 166);
+        check_conv(CONV(6, 12, 1, 1, 7, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 40, 1, 2, 167);
         /* 2-D, stride 1: row by row (EnvNet's conv3 on a small batch; several channels and
          * kernel rows; rows of 48, 49 and 100 outputs; chunks of whole rows) */
         check_conv(CONV(1, 50, 1, 8, 13, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 40, 150, 1, 2, 161);
@@ -182,6 +240,50 @@ Test(ops, direct_conv_matches_reference_on_both_paths)
         check_conv(CONV(3, 50, 1, 1, 4, 1, 4, 1, 1, 0, 0, 0, 0, 0), 1, 1, 4, 1, 1, 160);
         ac_ops_set_direct(prev);
     }
+}
+
+/* The BF16 product alone, on sizes around its 8/10/12-row panels, 32-column blocks and odd
+ * K, with and without bias and relu: the reference on bfloat16-rounded operands. */
+Test(ops, gemm_bf16_matches_reference_on_rounded_operands)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    if (!ac_bf16_supported()) {
+        cr_log_warn("no AVX-512 BF16 on this CPU: the BF16 product is not run here");
+        return;
+    }
+    const int Ms[] = {1, 7, 8, 10, 12, 13, 25, 40}, Ns[] = {1, 17, 32, 33, 70}, Ks[] = {1, 2, 3, 8, 33, 67, 320};
+    for (int a = 0; a < 8; a++)
+        for (int b = 0; b < 5; b++)
+            for (int c = 0; c < 7; c++) {
+                const int M = Ms[a], N = Ns[b], K = Ks[c], ldc = N + 3, relu = (a + b + c) & 1;
+                float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                float *bias = malloc(sizeof(float) * M), *C = malloc(sizeof(float) * M * ldc);
+                uint16_t *Ap = malloc(sizeof(uint16_t) * ac_bf16_packed_size(M, K));
+                uint16_t *scratch = malloc(sizeof(uint16_t) * ac_bf16_scratch(K));
+                const float **rows = malloc(sizeof(float *) * K);
+                tu_fill_random(A, (size_t)M * K, (unsigned)(a * 100 + b * 10 + c));
+                tu_fill_random(B, (size_t)K * N, (unsigned)(a * 100 + b * 10 + c + 7));
+                tu_fill_random(bias, (size_t)M, 3);
+                for (int k = 0; k < K; k++) rows[k] = B + (size_t)k * N;
+                for (int i = 0; i < M * ldc; i++) C[i] = -99.f; /* columns past N must stay */
+                ac_bf16_pack_a(A, M, K, K, Ap);
+                ac_gemm_bf16(M, N, K, Ap, rows, C, ldc, (c & 1) ? bias : NULL, relu, scratch);
+                double worst = 0;
+                int kept = 1;
+                for (int m = 0; m < M; m++) {
+                    for (int n = 0; n < N; n++) {
+                        double s = (c & 1) ? bias[m] : 0;
+                        for (int k = 0; k < K; k++)
+                            s += (double)ac_bf16_round(A[m * K + k]) * ac_bf16_round(B[k * N + n]);
+                        if (relu && s < 0) s = 0;
+                        worst = fmax(worst, fabs(s - C[m * ldc + n]));
+                    }
+                    for (int n = N; n < ldc; n++) kept &= C[m * ldc + n] == -99.f;
+                }
+                cr_expect_leq(worst, 1e-5 * K, "gemm_bf16 M=%d N=%d K=%d: diff %g", M, N, K, worst);
+                cr_expect(kept, "gemm_bf16 M=%d N=%d K=%d wrote past column N", M, N, K);
+                free(A), free(B), free(bias), free(C), free(Ap), free(scratch), free(rows);
+            }
 }
 
 Test(ops, out_size_edge_cases)
