@@ -1,4 +1,5 @@
 /* ws_hub.c - the WebSocket streams' thread: poll, libwslay framing, stream jobs (ws_hub.h). */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "ws_hub.h"
 
 #include <errno.h>
@@ -413,7 +414,10 @@ static void *hub_main(void *arg)
                 continue;
             }
             pp = &c->next;
-            short ev = 0;
+            /* POLLRDHUP always: a client that left is noticed even while reading is held back
+             * (pending audio over the limit), instead of its audio being computed for nobody
+             * until the backlog drains (under load: longer than any client waits) */
+            short ev = c->dead ? 0 : POLLRDHUP;
             if (!c->dead && wslay_event_want_read(c->ws) &&
                 (c->pend_len < PENDING_LIMIT || c->end_requested))
                 ev |= POLLIN;
@@ -436,7 +440,9 @@ static void *hub_main(void *arg)
         for (size_t i = 0; i < n; i++) {
             conn *c = who[i];
             /* bytes that came with the handshake are read first, whatever the socket says */
-            if (!c->dead && ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) || c->extra_at < c->extra_len) &&
+            /* after POLLRDHUP the rest is read whatever the backlog (at most the socket's buffer)
+             * and the end of stream makes the stream dead */
+            if (!c->dead && ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) || c->extra_at < c->extra_len) &&
                 wslay_event_recv(c->ws) != 0)
                 c->dead = 1;
             if (!c->dead && (pfd[i].revents & POLLOUT) && wslay_event_send(c->ws) != 0) c->dead = 1;
