@@ -2,6 +2,7 @@
  * passes over the planned steps (engine/graph/). Windows and whole clips: policy.c. */
 #include "model_internal.h"
 #include "gemm_bf16.h"
+#include "linear_vnni.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -11,6 +12,11 @@
 #include <string.h>
 
 /* ---- metadata ---- */
+
+const char *ac_model_compute_active(const ac_model_info *in)
+{
+    return in->bf16_active ? in->int8_active ? "bf16+int8" : "bf16" : in->int8_active ? "int8" : "fp32";
+}
 
 static ac_status meta_json(const ac_model *m, const char *key, json_t **out, char *err)
 {
@@ -150,13 +156,24 @@ static ac_status build_model(ac_model *m, char *err)
     const char *graph = ac_weights_meta(m->file, "graph");
     if (!graph) return ac_fail(err, AC_ERR_BAD_MODEL, "metadata \"graph\" is missing");
     if ((st = ac_graph_load(&m->graph, graph, info->format_version, input, m->file, err))) return st;
-    /* Opt-in reduced precision: convolutions in BF16 where the CPU has it (FORMAT.md). */
+    /* Opt-in reduced precision where the CPU has it (FORMAT.md "compute"): convolutions in
+     * BF16, I8 linear layers with 8-bit inputs (VNNI). */
     info->compute = ac_weights_meta(m->file, "compute") ? ac_weights_meta(m->file, "compute") : "fp32";
-    if (strcmp(info->compute, "fp32") && strcmp(info->compute, "bf16"))
-        return ac_fail(err, AC_ERR_BAD_MODEL, "metadata \"compute\" must be \"fp32\" or \"bf16\", not \"%.40s\"",
-                       info->compute);
-    m->graph.bf16 = !strcmp(info->compute, "bf16") && ac_bf16_supported();
+    const char *cm = info->compute;
+    const int bf16 = !strcmp(cm, "bf16") || !strcmp(cm, "bf16+int8") || !strcmp(cm, "int8+bf16");
+    const int int8 = !strcmp(cm, "int8") || !strcmp(cm, "bf16+int8") || !strcmp(cm, "int8+bf16");
+    if (!bf16 && !int8 && strcmp(cm, "fp32"))
+        return ac_fail(err, AC_ERR_BAD_MODEL, "metadata \"compute\" must be \"fp32\", \"bf16\", \"int8\" or "
+                       "\"bf16+int8\", not \"%.40s\"", cm);
+    m->graph.bf16 = bf16 && ac_bf16_supported();
     info->bf16_active = m->graph.bf16;
+    info->int8_active = 0;
+    for (int i = 0; int8 && i < m->graph.n_nodes; i++) {
+        ac_node *nd = &m->graph.nodes[i];
+        if (nd->op != AC_OP_LINEAR || nd->matrix.dtype != AC_I8) continue;
+        nd->matrix.vnni = 1; /* ac_linear uses it where the CPU can, FP32 elsewhere */
+        info->int8_active |= ac_vnni_supported() && nd->matrix.cols <= AC_VNNI_MAX_IN;
+    }
     const ac_graph *g = &m->graph;
     const ac_node *o = &g->nodes[g->output];
     if (o->out.rank != 2 || o->out.c != info->n_labels) {
@@ -256,6 +273,18 @@ int ac_model_layer_info(const ac_model *m, int i, ac_layer_info *out)
     out->out = nd->out;
     out->conv_out = nd->op == AC_OP_CONV ? nd->conv_out : nd->out;
     out->flops = nd->flops;
+    size_t act = ac_shape_numel(nd->out);
+    for (int j = 0; j < nd->n_in; j++) act += ac_shape_numel(nd->in[j] >= 0 ? g->nodes[nd->in[j]].out : g->input);
+    out->act_bytes = (int64_t)(4 * act);
+    out->weight_bytes = nd->raw_weight ? (int64_t)nd->raw_weight->nbytes : 0;
+    if (nd->op == AC_OP_RNN) { /* per layer and direction: W_ih, W_hh and two biases */
+        const ac_rnn_params *r = &nd->rnn;
+        const int gates = r->cell == AC_RNN_LSTM ? 4 : 3, H = r->hidden;
+        for (int l = 0; l < r->layers; l++) {
+            const int in = l ? H * r->dirs : r->input_size;
+            out->weight_bytes += (int64_t)4 * r->dirs * gates * H * (in + H + 2);
+        }
+    }
     out->dtype = nd->op == AC_OP_LINEAR ? ac_dtype_name(nd->matrix.dtype) : NULL;
     return 0;
 }

@@ -32,6 +32,9 @@ typedef struct ac_layer_info {
     ac_shape in, out;        /* per item: first input, output */
     ac_shape conv_out;       /* conv: output before a fused pool (= out otherwise) */
     int64_t flops;           /* 2 * multiply-adds of one item */
+    int64_t act_bytes;       /* activations one item reads and writes at least: every
+                                input once, the output once (F32) */
+    int64_t weight_bytes;    /* weights a pass reads at least once (as stored) */
     const char *dtype;       /* linear weights as stored ("F32", "F16", "I8"), else NULL */
 } ac_layer_info;
 
@@ -51,10 +54,16 @@ typedef struct ac_model_info {
     int causal;                  /* the stream executor can run it incrementally (stream.h) */
     int running_mean;            /* causal, but its answer is a mean over all time */
     const char *causal_why;      /* not causal: the node that prevents it, and why; else "" */
-    const char *compute;         /* metadata "compute": "fp32" (the default) or "bf16" */
-    int bf16_active;             /* "bf16" and the CPU has AVX-512 BF16: its convs run in
-                                  * BF16 (gemm_bf16.h); 0: everything in FP32 */
+    const char *compute;         /* metadata "compute": "fp32" (the default), "bf16", "int8"
+                                  * or "bf16+int8" */
+    int bf16_active;             /* bf16 asked and the CPU has AVX-512 BF16: its convs run in
+                                  * BF16 (gemm_bf16.h); 0: in FP32 */
+    int int8_active;             /* int8 asked, the file has I8 linear layers and the CPU has
+                                  * AVX-512 VNNI: they run on 8-bit inputs (linear_vnni.h) */
 } ac_model_info;
+
+/* What runs on this CPU: "fp32", "bf16", "int8" or "bf16+int8" (static text). */
+const char *ac_model_compute_active(const ac_model_info *info);
 
 typedef struct ac_model ac_model;
 typedef struct ac_workspace ac_workspace;

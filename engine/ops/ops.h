@@ -63,6 +63,8 @@ typedef struct ac_matrix {
     const void *data;
     const float *scale; /* [rows], I8 only */
     int rows, cols;
+    int vnni;           /* I8 only: multiply with inputs quantized to 8 bits (linear_vnni.h)
+                           where the CPU has AVX-512 VNNI; set where the model file asks */
 } ac_matrix;
 
 /* Call before any op: loads the BLAS (blas.h). Idempotent, thread-safe. */

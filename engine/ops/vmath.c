@@ -11,7 +11,7 @@
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 /* the libmvec functions (AVX-512 variants), as untyped pointers: their vector types may only
  * cross calls made from AVX-512 code */
-static void *g_erfc8, *g_exp8, *g_expf16, *g_tanhf16;
+static void *g_erfc8, *g_exp8, *g_expf16, *g_tanhf16, *g_erfcf16;
 
 static void load(void)
 {
@@ -23,6 +23,7 @@ static void load(void)
     g_exp8 = dlsym(h, "_ZGVeN8v_exp");       /* double exp, 8 lanes */
     g_expf16 = dlsym(h, "_ZGVeN16v_expf");   /* float expf, 16 lanes */
     g_tanhf16 = dlsym(h, "_ZGVeN16v_tanhf"); /* float tanhf, 16 lanes */
+    g_erfcf16 = dlsym(h, "_ZGVeN16v_erfcf"); /* float erfcf, 16 lanes (glibc 2.35) */
 }
 
 typedef __m512d (*vd8)(__m512d);
@@ -52,6 +53,22 @@ __attribute__((target("avx512f"))) static size_t gelu_vec(ac_unary_op op, const 
     return i;
 }
 
+/* erf-GELU in float, 16 lanes: 0.5 x erfcf(-x / sqrt 2). erfcf keeps its relative precision
+ * down the negative tail (erfcf(5) = 1.5e-12 is a normal float), so this is as precise as
+ * the double form above for float inputs and outputs (4 ulp of erfcf), at twice the lanes
+ * and without the conversions: ConvNeXt's GELU ran at 9x its memory bound in double. */
+__attribute__((target("avx512f"))) static size_t gelu_erf_f16(const float *x, float *y, size_t count)
+{
+    const vf16 erfcf16 = (vf16)g_erfcf16;
+    const __m512 half = _mm512_set1_ps(0.5f), m_rsqrt2 = _mm512_set1_ps((float)-M_SQRT1_2);
+    size_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(half, v), erfcf16(_mm512_mul_ps(v, m_rsqrt2))));
+    }
+    return i;
+}
+
 __attribute__((target("avx512f"))) static size_t float_vec(ac_unary_op op, const float *x, float *y,
                                                            size_t count)
 {
@@ -72,7 +89,8 @@ size_t ac_vmath_span(ac_unary_op op, const float *x, float *y, size_t count)
     pthread_once(&g_once, load);
     if (!ac_ops_direct()) return 0;
     switch (op) {
-    case AC_UNARY_GELU_ERF: return g_erfc8 ? gelu_vec(op, x, y, count) : 0;
+    case AC_UNARY_GELU_ERF:
+        return g_erfcf16 ? gelu_erf_f16(x, y, count) : g_erfc8 ? gelu_vec(op, x, y, count) : 0;
     case AC_UNARY_GELU_TANH: return g_exp8 ? gelu_vec(op, x, y, count) : 0;
     case AC_UNARY_TANH: return g_tanhf16 ? float_vec(op, x, y, count) : 0;
     case AC_UNARY_SIGMOID: return g_expf16 ? float_vec(op, x, y, count) : 0;

@@ -5,7 +5,9 @@
  * only under -ffast-math (which the engine does not use: it would change every kernel's
  * rounding). glibc ships vector versions of the same functions in libmvec (erfc, exp: 4 ulp;
  * since glibc 2.35 for erfc and tanhf); calling them 8 or 16 values at a time is several times
- * faster than the scalar loop. Loaded with dlopen, like the BLAS, so the build needs no new
+ * faster than the scalar loop. erf-GELU runs in float with erfcf (16 lanes) where libmvec
+ * has it: its relative error grows down the negative tail as 2 z^2 x 6e-8 (z = -x / sqrt 2:
+ * 4e-6 at x = -8) against 1e-6 for the double erfc it replaced, at twice the speed. Loaded with dlopen, like the BLAS, so the build needs no new
  * library and a system without it (or without AVX-512) keeps the scalar loops.
  *
  * Thread-safety: ac_vmath_span may be called from any number of threads at once.

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "model_path.h"
 #include "engine.h"
+#include "roofline.h"
 
 static double now_s(void)
 {
@@ -43,7 +44,9 @@ static void usage(FILE *f)
             "  --batch N     windows per forward pass                     (default 1)\n"
             "  --threads T   OpenMP threads                     (default: all cores)\n"
             "  --seconds S   measuring time                               (default 3)\n"
-            "  --profile     also print time and GFLOP/s per layer (to stderr)\n");
+            "  --profile     also print per layer (to stderr) its time, GFLOP/s, GB/s and how far\n"
+            "                it is from its roofline bound, max(FLOPs / peak, bytes / bandwidth),\n"
+            "                with the peak and bandwidth measured first (\"x bound\": 1 = at the bound)\n");
 }
 
 int cli_bench(int argc, char **argv)
@@ -111,7 +114,13 @@ int cli_bench(int argc, char **argv)
     qsort(lat, n, sizeof *lat, cmp_double);
     double items = (double)n * batch;
     if (profile) {
-        fprintf(stderr, "%-3s %-66s %-16s %10s %7s %9s\n", "#", "layer", "kernel", "ms/pass", "share", "GFLOP/s");
+        /* each layer against its roofline bound: max(FLOPs / peak, bytes / bandwidth), with
+         * this machine's limits measured now on the same threads (roofline.h) */
+        const ac_roofline rl = ac_roofline_measure(ac_workspace_threads(ws), 0.4);
+        fprintf(stderr, "# roofline, %d threads: FP32 peak %.0f GFLOP/s, streaming %.1f GB/s\n",
+                ac_workspace_threads(ws), rl.gflops, rl.gbs);
+        fprintf(stderr, "%-3s %-66s %-16s %10s %7s %9s %8s %8s\n", "#", "layer", "kernel", "ms/pass", "share", "GFLOP/s",
+                "GB/s", "x bound");
         double sum = 0;
         for (int l = 0; l < ac_model_layer_count(m); l++) sum += layer_s[l] - warm[l];
         for (int l = 0; l < ac_model_layer_count(m); l++) {
@@ -122,8 +131,11 @@ int cli_bench(int argc, char **argv)
             ac_layer_info L;
             ac_model_layer_info(m, l, &L);
             const char *kernel = ac_model_layer_kernel(m, l, batch);
-            fprintf(stderr, "%-3d %-66s %-16s %10.3f %6.1f%% %9.1f\n", l, line, kernel, t / (double)n * 1e3, 100 * t / sum,
-                    t > 0 ? (double)L.flops * batch * (double)n / t / 1e9 : 0.0);
+            const double flops = (double)L.flops * batch, bytes = (double)L.act_bytes * batch + (double)L.weight_bytes;
+            const double per = t / (double)n, bound = ac_roofline_bound_s(&rl, flops, bytes);
+            fprintf(stderr, "%-3d %-66s %-16s %10.3f %6.1f%% %9.1f %8.1f %8.2f\n", l, line, kernel, per * 1e3,
+                    100 * t / sum, per > 0 ? flops / per / 1e9 : 0.0, per > 0 ? bytes / per / 1e9 : 0.0,
+                    bound > 0 ? per / bound : 0.0);
         }
     }
     /* cpu_s: CPU time of the whole process; on a shared machine it is steadier than wall time */

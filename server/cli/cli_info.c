@@ -39,8 +39,7 @@ int cli_info(int argc, char **argv)
     printf("parameters      %lld\n", (long long)in->n_params);
     printf("FLOPs/window    %lld (%.3f GFLOP)\n", (long long)in->flops, (double)in->flops / 1e9);
     printf("BLAS            %s\n", ac_blas_description());
-    printf("compute         %s%s\n", in->compute, !strcmp(in->compute, "bf16") ? in->bf16_active
-           ? " (convolutions in BF16: AVX-512 BF16)" : " asked, FP32 used: this CPU has no AVX-512 BF16" : "");
+    printf("compute         %s (here: %s)\n", in->compute, ac_model_compute_active(in));
     if (in->causal)
         printf("streaming       causal: %s\n", in->running_mean ? "runs incrementally, but its answer is a "
                "mean over all time, so streams use sliding windows" : "runs incrementally over streams");

@@ -51,7 +51,7 @@ json_t *model_summary_json(const registry_entry *e)
     if (o) json_object_set_new(o, "card", card_json(e->model));
     /* what the file asks for, and what runs here (BF16 needs AVX-512 BF16) */
     if (o) json_object_set_new(o, "compute", json_pack("{s:s,s:s}", "requested", in->compute, "active",
-                                                       in->bf16_active ? "bf16" : "fp32"));
+                                                       ac_model_compute_active(in)));
     if (o) json_object_set_new(o, "streaming", streaming_json(e->model));
     if (o) /* shorter clips are refused with 422 (min_duration.h) */
         json_object_set_new(o, "min_duration_s", json_real(round(ac_min_duration_s(e->model) * 1e4) / 1e4));

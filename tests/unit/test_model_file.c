@@ -272,11 +272,11 @@ Test(model_file, bad_metadata)
     meta_case("stream", "{\"background\": [\"nope\"]}", "background label nope is not a label");
 }
 
-/* "compute": "bf16" is taken (BF16 convolutions where the CPU has AVX-512 BF16, FP32
+/* "compute": "bf16" / "bf16+int8" are taken (reduced precision where the CPU has it, FP32
  * elsewhere; info says which), anything else is refused by name. */
 Test(model_file, compute_bf16_opt_in)
 {
-    meta_case("compute", "int4", "metadata \"compute\" must be \"fp32\" or \"bf16\", not \"int4\"");
+    meta_case("compute", "int4", "metadata \"compute\" must be \"fp32\", \"bf16\", \"int8\" or \"bf16+int8\", not \"int4\"");
     fixture f;
     load_fixture(&f);
     json_object_set_new(f.meta, "compute", json_string("bf16"));
@@ -287,6 +287,16 @@ Test(model_file, compute_bf16_opt_in)
     cr_assert_eq(ac_model_load_memory(buf, len, "test", &m, err), AC_OK, "%s", err);
     cr_expect_str_eq(ac_model_get_info(m)->compute, "bf16");
     cr_expect_eq(ac_model_get_info(m)->bf16_active, ac_bf16_supported());
+    ac_model_free(m);
+    free(buf);
+    free_fixture(&f);
+    /* int8 applies to linear layers stored in I8; zoo1d's is F16 (its conv3 is I8) */
+    load_fixture(&f);
+    json_object_set_new(f.meta, "compute", json_string("bf16+int8"));
+    buf = build(&f, &len);
+    cr_assert_eq(ac_model_load_memory(buf, len, "test", &m, err), AC_OK, "%s", err);
+    cr_expect_eq(ac_model_get_info(m)->bf16_active, ac_bf16_supported());
+    cr_expect_eq(ac_model_get_info(m)->int8_active, 0, "no I8 linear layer: nothing runs in INT8");
     ac_model_free(m);
     free(buf);
     free_fixture(&f);

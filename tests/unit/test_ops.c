@@ -8,6 +8,7 @@
 #include "conv_depthwise.h"
 #include "conv_direct.h"
 #include "gemm_bf16.h"
+#include "linear_vnni.h"
 #include "ops.h"
 #include "tensor.h"
 #include "testutil.h"
@@ -411,6 +412,100 @@ Test(ops, linear_f32_f16_i8_batches)
             }
     }
     free(w), free(deq), free(w16), free(w8);
+}
+
+/* I8 layers on 8-bit inputs (VNNI): the result is the exact integer sum of the quantized
+ * inputs and weights, scaled (checked against that, to float rounding), and it strays from
+ * the FP32 result by no more than the inputs' rounding allows (half a step per input).
+ * Inputs with and without negative values (zero point 128 / 0), sizes around the 64-byte
+ * vectors and the 4x5 register blocks, batches past AC_VNNI_BATCH; with the hand-written
+ * kernels off, the FP32 result. */
+Test(ops, linear_i8_vnni_matches_quantized_reference)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    if (!ac_vnni_supported()) cr_log_warn("no AVX-512 VNNI on this CPU: only the FP32 fallback is checked");
+    const int ins[] = {1, 63, 64, 65, 200, 1000}, outs[] = {1, 5, 33}, ns[] = {1, 3, 6, 11, 17, 40};
+    for (int a = 0; a < 6; a++)
+        for (int c = 0; c < 3; c++)
+            for (int e = 0; e < 6; e++) {
+                const int in = ins[a], out = outs[c], n = ns[e], relu = (a + e) & 1, signed_x = (a + c + e) & 1;
+                int8_t *w8 = malloc((size_t)in * out);
+                float *wf = malloc(sizeof(float) * in * out), *scale = malloc(sizeof(float) * out);
+                float *bias = malloc(sizeof(float) * out), *x = malloc(sizeof(float) * n * in);
+                float *y = malloc(sizeof(float) * n * out);
+                tu_fill_random(wf, (size_t)in * out, (unsigned)(a * 36 + c * 6 + e));
+                tu_fill_random(bias, (size_t)out, 5);
+                tu_fill_random(x, (size_t)n * in, (unsigned)(a + 100 * e));
+                if (!signed_x)
+                    for (int i = 0; i < n * in; i++) x[i] = fabsf(x[i]) * 3.f; /* after a ReLU */
+                for (int o = 0; o < out; o++) scale[o] = 0.01f * (float)(o + 1);
+                for (int i = 0; i < in * out; i++) w8[i] = (int8_t)lrintf(wf[i] * 127.f);
+                ac_matrix M = {.dtype = AC_I8, .data = w8, .scale = scale, .rows = out, .cols = in, .vnni = 1};
+                for (int on = 1; on >= 0; on--) {
+                    int prev = ac_ops_set_direct(on);
+                    const int vnni = ac_vnni_supported();
+                    float *scratch = ac_alloc_floats(ac_linear_scratch(&M) * 2 + 1);
+                    ac_linear(x, n, &M, bias, relu, y, scratch, 2);
+                    cr_expect_str_eq(ac_linear_kernel(&M, n), vnni ? "vnni-i8" : on ? (n <= 16 ? "direct-i8" : "dequant+sgemm") : "dequant+sgemm");
+                    double worst = 0, worst_fp = 0, bound = 0;
+                    for (int b = 0; b < n; b++) {
+                        const float *xb = x + (size_t)b * in;
+                        float lo = 0, hi = 0;
+                        for (int i = 0; i < in; i++) lo = fminf(lo, xb[i]), hi = fmaxf(hi, xb[i]);
+                        const int zp = lo < 0 ? 128 : 0;
+                        const float top = zp ? fmaxf(-lo, hi) : hi, sx = top > 0 ? top / (zp ? 127.f : 255.f) : 1.f;
+                        for (int o = 0; o < out; o++) {
+                            long long t = 0;
+                            double fp = bias[o], wabs = 0;
+                            for (int i = 0; i < in; i++) {
+                                long qv = lrintf(xb[i] * (1.f / sx)) + zp;
+                                qv = qv < 0 ? 0 : qv > 255 ? 255 : qv;
+                                t += (qv - zp) * (long long)w8[(size_t)o * in + i];
+                                fp += (double)xb[i] * w8[(size_t)o * in + i] * scale[o];
+                                wabs += fabs((double)w8[(size_t)o * in + i] * scale[o]);
+                            }
+                            double q = (double)sx * scale[o] * (double)t + bias[o];
+                            if (relu) q = q < 0 ? 0 : q, fp = fp < 0 ? 0 : fp;
+                            const double got = y[(size_t)b * out + o];
+                            worst = fmax(worst, fabs(got - (vnni ? q : fp)) / (1 + fabs(q)));
+                            worst_fp = fmax(worst_fp, fabs(got - fp));
+                            bound = fmax(bound, 0.5 * sx * wabs * 1.001 + 1e-5);
+                        }
+                    }
+                    cr_expect_leq(worst, vnni ? 1e-5 : TOL, "linear i8 in=%d out=%d n=%d relu=%d signed=%d vnni=%d: diff %g",
+                                  in, out, n, relu, signed_x, vnni, worst);
+                    cr_expect_leq(worst_fp, bound, "linear i8 in=%d out=%d n=%d: %g from FP32, more than the inputs' "
+                                  "rounding allows (%g)", in, out, n, worst_fp, bound);
+                    ac_free_aligned(scratch);
+                    ac_ops_set_direct(prev);
+                }
+                free(w8), free(wf), free(scale), free(bias), free(x), free(y);
+            }
+}
+
+/* An F32 layer over many rows (a sequence of frames: ConvNeXt's 1x1 MLP) runs in chunks of
+ * rows, each one SGEMM: every chunk and the partial last one, with and without relu. */
+Test(ops, linear_f32_many_rows)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    const int n = 777, in = 33, out = 70;
+    float *w = malloc(sizeof(float) * in * out), *x = malloc(sizeof(float) * n * in);
+    float *y = malloc(sizeof(float) * n * out), *r = malloc(sizeof(float) * n * out), bias[70];
+    tu_fill_random(w, (size_t)in * out, 40);
+    tu_fill_random(x, (size_t)n * in, 41);
+    tu_fill_random(bias, out, 42);
+    ac_matrix M = {.dtype = AC_F32, .data = w, .rows = out, .cols = in};
+    for (int relu = 0; relu < 2; relu++) {
+        ac_linear(x, n, &M, relu ? bias : NULL, relu, y, NULL, 2);
+        for (int b = 0; b < n; b++)
+            for (int o = 0; o < out; o++) {
+                double s = relu ? bias[o] : 0;
+                for (int i = 0; i < in; i++) s += (double)x[b * in + i] * w[o * in + i];
+                r[b * out + o] = (float)(relu && s < 0 ? 0 : s);
+            }
+        cr_expect_leq(tu_max_abs_diff(y, r, (size_t)n * out), TOL, "linear F32 n=%d relu=%d", n, relu);
+    }
+    free(w), free(x), free(y), free(r);
 }
 
 Test(ops, f16_special_values)

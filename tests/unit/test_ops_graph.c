@@ -67,8 +67,11 @@ Test(ops_graph, unary_all_ops_in_and_out_of_place)
                 float *out = inplace ? x : y;
                 ac_unary((ac_unary_op)op, x, out, n, 2);
                 /* float32's own rounding of the result is 6e-8 relative; libm's erff/tanhf/expf
-                 * add an ulp or two; what is left for the formula is nothing */
-                double r = tol_ratio(out, want, n, 1e-30, 1e-6);
+                 * add an ulp or two; what is left for the formula is nothing. Except the
+                 * vectorised erf-GELU, in float: erfcf(z) at z = -x / sqrt 2 rounded to float
+                 * moves by 2 z^2 x 6e-8 relative (z = 5.7 at x = -8: 4e-6), plus erfcf's 4 ulp */
+                const double rel = op == AC_UNARY_GELU_ERF && ac_ops_direct() ? 8e-6 : 1e-6;
+                double r = tol_ratio(out, want, n, 1e-30, rel);
                 cr_expect_leq(r, 1.0, "op %d n %zu inplace %d direct %d: %g x tolerance", op, n, inplace,
                               ac_ops_direct(), r);
                 free(x), free(y), free(want);
@@ -419,7 +422,7 @@ static void ref_rnn(const ac_rnn_params *p, const float *x, int n, int T, double
             const float *wi = p->w_ih[l * D + d], *wh = p->w_hh[l * D + d];
             const float *bi = p->b_ih ? p->b_ih[l * D + d] : NULL, *bh = p->b_hh ? p->b_hh[l * D + d] : NULL;
             for (int b = 0; b < n; b++) {
-                double h[64] = {0}, c[64] = {0}, hn[64], a[4][64], g[4][64];
+                double h[128] = {0}, c[128] = {0}, hn[128], a[4][128], g[4][128]; /* H <= 128 */
                 for (int s = 0; s < T; s++) {
                     int t = d == 0 ? s : T - 1 - s;
                     const double *xt = in + ((size_t)b * T + t) * K;
@@ -478,7 +481,9 @@ Test(ops_graph, rnn_gru_lstm_layers_directions_bias_lengths)
             for (int dirs = 1; dirs <= 2; dirs++)
                 for (int bias = 0; bias < 2; bias++)
                     for (int ti = 0; ti < 2; ti++) {
-                        const int n = 3, T = ti ? 7 : 1, in = 5, H = 6 + layers + dirs; /* in != H */
+                        /* in != H; half the time H over 64 (a whole run of gate columns plus a part, vectorised)
+                         * and T >= AC_RNN_KERNEL_MIN_STEPS (the AVX-512 step kernel) */
+                        const int n = 3, T = ti ? (bias ? 9 : 7) : 1, in = 5, H = (bias ? 70 : 6) + layers + dirs;
                         rnn_case c;
                         rnn_case_init(&c, (ac_rnn_cell)cell, in, H, layers, dirs, bias, seed);
                         float *x = rnd((size_t)n * T * in, seed + 99, 1.f);
