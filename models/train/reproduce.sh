@@ -59,6 +59,9 @@ envnet)
         --results $R/envnet2-all/results.json --no-eval $QUANT \
         --export models/envnet-esc50.safetensors --name envnet-esc50 \
         --golden tests/golden/envnet-esc50.golden.safetensors
+    # reduced-precision arithmetic where the CPU has it (the card's "Arithmetic")
+    $PY models/train/set_compute.py models/envnet-esc50.safetensors --compute bf16+int8 \
+        --out models/envnet-esc50.safetensors
     ;;
 kws)
     DATA=${2:-/work/shared/data/speech_commands}
