@@ -12,6 +12,12 @@ onnxruntime-node from npm (bench/ort, its CPU library ships inside the package; 
 `npm ci --ignore-scripts`, which skips the install script that would fetch GPU libraries),
 with intra-op threads set to the case's thread count and the whole graph optimised. The
 three run in alternation, every round; ratios come from the same round, ranges over rounds.
+
+The engine runs each file in FP32 (a copy with metadata compute=fp32), the same arithmetic as
+the other two; a shipped file that asks for reduced precision (EnvNet: bf16+int8) is timed as
+shipped too, in a column of its own.
+
+    /usr/bin/python3 bench/compare_onnx.py --export-onnx DIR   # only write DIR/NAME.onnx (bench/server.sh)
 """
 import argparse
 import json
@@ -29,6 +35,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import compare_pytorch  # noqa: E402
 import export  # noqa: E402
 import malloc_env  # noqa: E402
+import set_compute  # noqa: E402
 
 CASES = [("m5-speech", 1, 1), ("m5-speech", 64, 2), ("envnet-esc50", 10, 2)]
 ORT = os.path.join(ROOT, "bench", "ort")
@@ -84,31 +91,42 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", help="also write every measurement here")
+    ap.add_argument("--export-onnx", metavar="DIR", help="only export the shipped models to DIR/NAME.onnx")
     args = ap.parse_args()
+    if args.export_onnx:
+        os.makedirs(args.export_onnx, exist_ok=True)
+        for name in sorted({c[0] for c in CASES}):
+            print(export_onnx(name, args.export_onnx)[2])
+        return
     setup_ort()
     rows = []
     with tempfile.TemporaryDirectory() as work:
         models = {}
         for name in sorted({c[0] for c in CASES}):
-            net, path, onnx_path = export_onnx(name, work)
+            net, shipped, onnx_path = export_onnx(name, work)
+            path = os.path.join(work, f"{name}.fp32.safetensors")
+            set_compute.write(shipped, path, "fp32")
+            compute = export.read_safetensors(shipped)[1].get("compute", "fp32")
             shape = list(net.input_shape)
             d = parity(name, path, onnx_path, shape, work)
             print(f"{name}: exported to ONNX; max |engine - ONNX Runtime| on 4 items {d:.2g}", flush=True)
-            models[name] = (net, path, onnx_path, shape)
+            models[name] = (net, path, onnx_path, shape, shipped if compute != "fp32" else None, compute)
         for r in range(args.rounds):
             for name, batch, threads in CASES:
-                net, path, onnx_path, shape = models[name]
+                net, path, onnx_path, shape, shipped, compute = models[name]
                 e = compare_pytorch.time_engine(path, batch, threads, args.seconds)
                 o = time_ort(onnx_path, batch, threads, args.seconds, shape)
                 t = compare_pytorch.time_torch(net, batch, threads, args.seconds)
+                red = compare_pytorch.time_engine(shipped, batch, threads, args.seconds) if shipped else None
                 rows.append({"round": r, "model": name, "batch": batch, "threads": threads, "engine": e, "ort": o,
-                             "torch": t})
+                             "torch": t, "engine_shipped": red, "compute": compute})
                 print(f"round {r + 1} {name} batch {batch} threads {threads}: engine {e['items_per_s']:.0f}/s "
                       f"p50 {e['latency_ms_p50']:.3f} ms | ORT {o['items_per_s']:.0f}/s p50 {o['p50_ms']:.3f} ms | "
-                      f"torch {t['items_per_s']:.0f}/s p50 {t['latency_ms_p50']:.3f} ms", flush=True)
+                      f"torch {t['items_per_s']:.0f}/s p50 {t['latency_ms_p50']:.3f} ms"
+                      + (f" | engine as shipped ({compute}) {red['items_per_s']:.0f}/s" if red else ""), flush=True)
     print("\n| model | batch | threads | engine items/s | ONNX Runtime items/s | PyTorch items/s | engine / ORT "
-          "| engine / PyTorch | p50 ms engine / ORT / PyTorch |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| engine / PyTorch | p50 ms engine / ORT / PyTorch | engine as shipped / ORT |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, threads in CASES:
         rs = [x for x in rows if (x["model"], x["batch"], x["threads"]) == (name, batch, threads)]
         e = [x["engine"]["items_per_s"] for x in rs]
@@ -119,7 +137,9 @@ def main():
               f"{span([a / b for a, b in zip(e, t)])}x | "
               f"{np.median([x['engine']['latency_ms_p50'] for x in rs]):.3f} / "
               f"{np.median([x['ort']['p50_ms'] for x in rs]):.3f} / "
-              f"{np.median([x['torch']['latency_ms_p50'] for x in rs]):.3f} |")
+              f"{np.median([x['torch']['latency_ms_p50'] for x in rs]):.3f} | "
+              + (f"{span([x['engine_shipped']['items_per_s'] / x['ort']['items_per_s'] for x in rs])}x "
+                 f"({rs[0]['compute']}) |" if rs[0]["engine_shipped"] else "same (fp32) |"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
