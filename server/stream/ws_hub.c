@@ -21,6 +21,10 @@
 
 #define PENDING_LIMIT ((size_t)1 << 20)   /* audio bytes waiting before the hub stops reading */
 #define OUT_LIMIT ((size_t)1 << 20)       /* reply bytes queued for a client before it is dropped */
+/* Audio bytes one job takes at most (2 s of 16 kHz s16le): a job's work is bounded, so that
+ * between jobs the hub sees a client that left or stopped reading. A whole backlog in one
+ * job took, at a 1 ms hop, 68,000 forward passes: minutes under ASan, for nobody. */
+#define JOB_MAX_BYTES ((size_t)64 << 10)
 #define CLOSE_WAIT_S 2.0                  /* how long a sent close waits for the client's */
 
 typedef struct out_msg {
@@ -294,13 +298,19 @@ static void maybe_submit(ws_hub *h, conn *c)
     int busy = c->in_flight || c->job_done; /* one job at a time, its results taken first */
     pthread_mutex_unlock(&h->mu);
     if (busy || c->dead || c->want_close) return;
-    int end = c->end_requested && c->close_code;
-    if (!c->pend_len && !end) return;
-    /* swap buffers: the pending bytes become the job's */
-    unsigned char *b = c->job_bytes;
-    size_t cap = c->job_cap;
-    c->job_bytes = c->pending, c->job_cap = c->pend_cap, c->job_len = c->pend_len;
-    c->pending = b, c->pend_cap = cap, c->pend_len = 0;
+    /* the first JOB_MAX_BYTES of the pending audio (any byte boundary: pcm_stream keeps a
+     * split sample), and the end with the last of them */
+    const size_t take = c->pend_len < JOB_MAX_BYTES ? c->pend_len : JOB_MAX_BYTES;
+    int end = c->end_requested && c->close_code && take == c->pend_len;
+    if (!take && !end) return;
+    if (take > c->job_cap) {
+        unsigned char *nb = realloc(c->job_bytes, take);
+        if (!nb) return; /* out of memory: tried again on the next turn */
+        c->job_bytes = nb, c->job_cap = take;
+    }
+    if (take) memcpy(c->job_bytes, c->pending, take);
+    if (c->pend_len > take) memmove(c->pending, c->pending + take, c->pend_len - take);
+    c->job_len = take, c->pend_len -= take;
     c->job_end = end;
     c->job_t = c->pend_t;
     c->job_out = NULL, c->job_tail = &c->job_out;
@@ -312,10 +322,10 @@ static void maybe_submit(ws_hub *h, conn *c)
     pthread_mutex_lock(&h->mu);
     c->in_flight = 0;
     pthread_mutex_unlock(&h->mu);
-    /* not taken: the bytes go back in front of anything that arrived since (nothing did) */
-    b = c->pending, cap = c->pend_cap;
-    c->pending = c->job_bytes, c->pend_cap = c->job_cap, c->pend_len = c->job_len;
-    c->job_bytes = b, c->job_cap = cap, c->job_len = 0;
+    /* not taken: the bytes go back in front of the rest (the buffer held them all before) */
+    if (c->pend_len) memmove(c->pending + c->job_len, c->pending, c->pend_len);
+    if (c->job_len) memcpy(c->pending, c->job_bytes, c->job_len);
+    c->pend_len += c->job_len, c->job_len = 0;
     if (st == AC_ERR_SHUTTING_DOWN) fail(c, 1001, st, "the server is shutting down");
     else if (st != AC_ERR_QUEUE_FULL) fail(c, 1011, st, "the stream could not be scheduled");
     /* queue full: tried again on the next turn */
