@@ -69,6 +69,8 @@ function windows(clip, { window: w, hop, pad }) {
   return [out, n];
 }
 
+const converters = new Map();
+
 async function decode(body, rate) {
   const wav = new wavefile.WaveFile(body);
   const fmt = wav.fmt;
@@ -78,10 +80,12 @@ async function decode(body, rate) {
   const mono = new Float32Array(ch[0].length);
   for (const c of ch) for (let i = 0; i < mono.length; i++) mono[i] += c[i] / scale / ch.length;
   if (fmt.sampleRate === rate) return mono;
-  const src = await create(1, fmt.sampleRate, rate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
-  const out = src.simple(mono);
-  src.destroy();
-  return out;
+  // one converter per rate pair, made once (instantiating it costs some 20 ms); simple() is
+  // synchronous, so requests never share one at the same time
+  const key = `${fmt.sampleRate}>${rate}`;
+  if (!converters.has(key))
+    converters.set(key, await create(1, fmt.sampleRate, rate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY }));
+  return converters.get(key).simple(mono);
 }
 
 async function classify(m, body) {
