@@ -224,16 +224,15 @@ static int bf16_shift(const ac_conv_params *p, int h)
 
 /* BF16 weights, a CPU with AVX-512 BF16, and a sum long enough to pay (AC_BF16_MIN_K; the
  * one-row kernel too: EnvNet's conv1, K = 8, ran at 19 GFLOP/s in it vs 42-61 in FP32). */
-static int bf16_fits(const ac_conv_params *p, int h)
+static int bf16_fits(const ac_conv_params *p)
 {
-    (void)h;
     return p->bf16 && bf16_k(p) >= AC_BF16_MIN_K && ac_bf16_supported();
 }
 
 ac_conv_kernel ac_conv2d_choose(const ac_conv_params *p, int h, int w)
 {
     if (ac_conv_is_depthwise(p)) return AC_CONV_DEPTHWISE;
-    if (bf16_fits(p, h)) return AC_CONV_BF16;
+    if (bf16_fits(p)) return AC_CONV_BF16;
     /* a 1x1 layer goes to the direct kernels where they take it: on one core of the shared
      * (loaded) development machine, best of 1.5 s of runs, 64 -> 256 and 256 -> 64 channels,
      * 2000 steps, batch 8, the TIME kernel ran at 119-166 and 72-108 GFLOP/s, SGEMM straight
@@ -258,7 +257,7 @@ static int kernel_fits(int k, const ac_conv_params *p, int h, int w)
         return ac_ops_direct() && ac_conv_direct_choose(p, h, w) == AC_DIRECT_CHANNELS;
     case AC_CONV_DEPTHWISE: return ac_conv_is_depthwise(p);
     case AC_CONV_POINTWISE: return is_pointwise(p);
-    case AC_CONV_BF16: return bf16_fits(p, h) && !ac_conv_is_depthwise(p);
+    case AC_CONV_BF16: return bf16_fits(p) && !ac_conv_is_depthwise(p);
     default: return 0;
     }
 }
@@ -611,13 +610,7 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
         }
         /* y[:, r0:r0+rows] (row stride out) = x[n, in] . wt[rows, in]^T */
         ac_sgemm(1, n, rows, in, x, in, wt, in, y + r0, out);
-        for (int b = 0; b < n; b++) {
-            float *r = y + (size_t)b * out + r0;
-            for (int j = 0; j < rows; j++) {
-                float v = r[j] + (bias ? bias[r0 + j] : 0.f);
-                r[j] = relu && v < 0.f ? 0.f : v;
-            }
-        }
+        for (int b = 0; b < n; b++) bias_relu_row(y + (size_t)b * out + r0, bias ? bias + r0 : NULL, rows, relu);
     }
 }
 
