@@ -1,4 +1,4 @@
-/* linear_direct.c - the AVX-512 I8/F16 linear kernel (see linear_direct.h). */
+/* linear_direct.c - the AVX-512 I8/F16/F32 linear kernel (see linear_direct.h). */
 #include "linear_direct.h"
 
 #include <immintrin.h>
@@ -12,12 +12,15 @@ __attribute__((target("avx512f"))) static inline __m512 load_w(ac_dtype dt, cons
 {
     if (dt == AC_I8) /* 16 int8 -> 16 int32 -> 16 float */
         return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)row + i))));
+    if (dt == AC_F32) return _mm512_loadu_ps((const float *)row + i);
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i)));
 }
 
 static inline float w_at(ac_dtype dt, const void *row, int i)
 {
-    return dt == AC_I8 ? (float)((const int8_t *)row)[i] : ac_f16_to_f32(((const uint16_t *)row)[i]);
+    return dt == AC_I8    ? (float)((const int8_t *)row)[i]
+           : dt == AC_F32 ? ((const float *)row)[i]
+                          : ac_f16_to_f32(((const uint16_t *)row)[i]);
 }
 
 /* R rows (r .. r + R - 1) x B batch items (b0 .. b0 + B - 1). */
@@ -26,7 +29,7 @@ static inline float w_at(ac_dtype dt, const void *row, int i)
         const float *x, const ac_matrix *W, const float *bias, int relu, int r, int b0, float *y)  \
     {                                                                                              \
         const int in = W->cols, vec_end = in / 16 * 16;                                            \
-        const size_t esize = W->dtype == AC_I8 ? 1 : 2;                                            \
+        const size_t esize = W->dtype == AC_I8 ? 1 : W->dtype == AC_F32 ? 4 : 2;                  \
         const void *row[R];                                                                        \
         _Pragma("GCC unroll 4") for (int q = 0; q < R; q++)                                        \
             row[q] = (const char *)W->data + (size_t)(r + q) * in * esize;                         \

@@ -289,13 +289,15 @@ static int linear_vnni(const ac_matrix *W)
 
 static int linear_direct(const ac_matrix *W, int n)
 {
-    return W->dtype != AC_F32 && n <= AC_LINEAR_DIRECT_MAX_BATCH && ac_ops_direct();
+    const int small = (size_t)W->rows * (size_t)W->cols <= AC_LINEAR_DIRECT_F32_MAX;
+    return (W->dtype != AC_F32 || small) && n <= AC_LINEAR_DIRECT_MAX_BATCH && ac_ops_direct();
 }
 
 const char *ac_linear_kernel(const ac_matrix *W, int n)
 {
     if (linear_vnni(W)) return "vnni-i8";
-    if (linear_direct(W, n)) return W->dtype == AC_I8 ? "direct-i8" : "direct-f16";
+    if (linear_direct(W, n))
+        return W->dtype == AC_I8 ? "direct-i8" : W->dtype == AC_F32 ? "direct-f32" : "direct-f16";
     return W->dtype == AC_F32 ? "sgemm" : "dequant+sgemm";
 }
 
@@ -333,11 +335,10 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
                                                                            : AC_DIRECT_NONE;
     const size_t front = conv_front(p, cols);
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    AC_PARALLEL(nt, {
     float *col = scratch + slice * (size_t)omp_get_thread_num();
     int packed_group = -1; /* group whose weights the channel kernel has packed into col */
-#pragma omp for schedule(dynamic, 1)
+    AC_OMP(omp for schedule(dynamic, 1))
     for (long t = 0; t < tasks; t++) {
         int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
         int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
@@ -421,7 +422,7 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
             }
         }
     }
-    }
+    });
 }
 
 /* Max pool of one [h, w] plane without padding: row by row, a running maximum over the
@@ -453,31 +454,31 @@ static void pool2d(const float *x, int n, int c, int h, int w, const ac_pool_par
     const int wo = ac_out_size(w, p->kw, p->sw, 1, p->pw, p->pw);
     const float inv = 1.f / (float)(p->kh * p->kw);
     const int nt = team(threads, (long)n * c, (double)n * c * ho * wo * p->kh * p->kw);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long pc = 0; pc < (long)n * c; pc++) {
-        const float *in = x + (size_t)pc * h * w;
-        float *out = y + (size_t)pc * ho * wo;
-        if (is_max && p->ph == 0 && p->pw == 0) { /* no padding: every window is inside */
-            unpadded_max_plane(in, w, p, ho, wo, out);
-            continue;
-        }
-        for (int oy = 0; oy < ho; oy++)
-            for (int ox = 0; ox < wo; ox++) {
-                float acc = is_max ? -INFINITY : 0.f;
-                for (int ky = 0; ky < p->kh; ky++) {
-                    int iy = oy * p->sh - p->ph + ky;
-                    if (iy < 0 || iy >= h) continue;
-                    const float *row = in + (size_t)iy * w;
-                    for (int kx = 0; kx < p->kw; kx++) {
-                        int ix = ox * p->sw - p->pw + kx;
-                        if (ix < 0 || ix >= w) continue;
-                        if (!is_max) acc += row[ix];
-                        else if (row[ix] > acc) acc = row[ix];
-                    }
-                }
-                out[(size_t)oy * wo + ox] = is_max ? acc : acc * inv;
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long pc = 0; pc < (long)n * c; pc++) {
+            const float *in = x + (size_t)pc * h * w;
+            float *out = y + (size_t)pc * ho * wo;
+            if (is_max && p->ph == 0 && p->pw == 0) { /* no padding: every window is inside */
+                unpadded_max_plane(in, w, p, ho, wo, out);
+                continue;
             }
-    }
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    float acc = is_max ? -INFINITY : 0.f;
+                    for (int ky = 0; ky < p->kh; ky++) {
+                        int iy = oy * p->sh - p->ph + ky;
+                        if (iy < 0 || iy >= h) continue;
+                        const float *row = in + (size_t)iy * w;
+                        for (int kx = 0; kx < p->kw; kx++) {
+                            int ix = ox * p->sw - p->pw + kx;
+                            if (ix < 0 || ix >= w) continue;
+                            if (!is_max) acc += row[ix];
+                            else if (row[ix] > acc) acc = row[ix];
+                        }
+                    }
+                    out[(size_t)oy * wo + ox] = is_max ? acc : acc * inv;
+                }
+        });
 }
 
 void ac_maxpool2d(const float *x, int n, int c, int h, int w, const ac_pool_params *p,
@@ -495,13 +496,13 @@ void ac_avgpool2d(const float *x, int n, int c, int h, int w, const ac_pool_para
 void ac_global_avgpool(const float *x, int n, int c, int hw, float *y, int threads)
 {
     const int nt = team(threads, (long)n * c, (double)n * c * hw);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long pc = 0; pc < (long)n * c; pc++) {
-        const float *in = x + (size_t)pc * hw;
-        double s = 0;
-        for (int i = 0; i < hw; i++) s += in[i];
-        y[pc] = (float)(s / hw);
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long pc = 0; pc < (long)n * c; pc++) {
+            const float *in = x + (size_t)pc * hw;
+            double s = 0;
+            for (int i = 0; i < hw; i++) s += in[i];
+            y[pc] = (float)(s / hw);
+        });
 }
 
 void ac_permute3(const float *x, int n, const int dims[3], const int perm[3], float *y,
@@ -564,19 +565,21 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
             const int nb = n - b0 < AC_VNNI_BATCH ? n - b0 : AC_VNNI_BATCH;
             ac_vnni_quantize(x + (size_t)b0 * in, nb, in, q, ldq, qscale, zp);
             const int nt = team(threads, blocks, (double)nb * out * in);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-            for (int t = 0; t < blocks; t++)
-                ac_linear_vnni_rows(q, ldq, qscale, zp, nb, W, bias, relu, t * rows,
-                                    t * rows + rows < out ? t * rows + rows : out, y + (size_t)b0 * out);
+            AC_PARALLEL_FOR(nt, schedule(dynamic, 1),
+                for (int t = 0; t < blocks; t++) {
+                    ac_linear_vnni_rows(q, ldq, qscale, zp, nb, W, bias, relu, t * rows,
+                                        t * rows + rows < out ? t * rows + rows : out, y + (size_t)b0 * out);
+                });
         }
         return;
     }
     if (linear_direct(W, n)) {
         const int rows = 32, blocks = (out + rows - 1) / rows;
         const int nt = team(threads, blocks, (double)n * out * in);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-        for (int t = 0; t < blocks; t++)
-            ac_linear_direct_rows(x, n, W, bias, relu, t * rows, t * rows + rows < out ? t * rows + rows : out, y);
+        AC_PARALLEL_FOR(nt, schedule(dynamic, 1),
+            for (int t = 0; t < blocks; t++) {
+                ac_linear_direct_rows(x, n, W, bias, relu, t * rows, t * rows + rows < out ? t * rows + rows : out, y);
+            });
         return;
     }
     if (W->dtype == AC_F32 && n >= 2 * AC_LINEAR_ROW_CHUNK) {
@@ -586,40 +589,41 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
          * GFLOP/s in 8 tiles). */
         const int chunks = (n + AC_LINEAR_ROW_CHUNK - 1) / AC_LINEAR_ROW_CHUNK;
         const int nt = team(threads, chunks, (double)n * out * in);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-        for (int t = 0; t < chunks; t++) {
-            const int b0 = t * AC_LINEAR_ROW_CHUNK, nb = n - b0 < AC_LINEAR_ROW_CHUNK ? n - b0 : AC_LINEAR_ROW_CHUNK;
-            float *yb = y + (size_t)b0 * out;
-            /* yb[nb, out] = x[b0 .. b0 + nb, in] . W[out, in]^T */
-            ac_sgemm(1, nb, out, in, x + (size_t)b0 * in, in, (const float *)W->data, in, yb, out);
-            for (int b = 0; b < nb; b++) bias_relu_row(yb + (size_t)b * out, bias, out, relu);
-        }
+        AC_PARALLEL_FOR(nt, schedule(dynamic, 1),
+            for (int t = 0; t < chunks; t++) {
+                const int b0 = t * AC_LINEAR_ROW_CHUNK, nb = n - b0 < AC_LINEAR_ROW_CHUNK ? n - b0 : AC_LINEAR_ROW_CHUNK;
+                float *yb = y + (size_t)b0 * out;
+                /* yb[nb, out] = x[b0 .. b0 + nb, in] . W[out, in]^T */
+                ac_sgemm(1, nb, out, in, x + (size_t)b0 * in, in, (const float *)W->data, in, yb, out);
+                for (int b = 0; b < nb; b++) bias_relu_row(yb + (size_t)b * out, bias, out, relu);
+            });
         return;
     }
     const int nt = team(threads, tiles, (double)(n + 1) * out * in); /* +1: dequantization */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-    for (int t = 0; t < tiles; t++) {
-        int r0 = t * tile, rows = out - r0 < tile ? out - r0 : tile;
-        const float *wt;
-        if (W->dtype == AC_F32) {
-            wt = (const float *)W->data + (size_t)r0 * in;
-        } else {
-            float *buf = scratch + slice * (size_t)omp_get_thread_num();
-            dequantize_rows(W, r0, rows, buf);
-            wt = buf;
-        }
-        /* y[:, r0:r0+rows] (row stride out) = x[n, in] . wt[rows, in]^T */
-        ac_sgemm(1, n, rows, in, x, in, wt, in, y + r0, out);
-        for (int b = 0; b < n; b++) bias_relu_row(y + (size_t)b * out + r0, bias ? bias + r0 : NULL, rows, relu);
-    }
+    AC_PARALLEL_FOR(nt, schedule(dynamic, 1),
+        for (int t = 0; t < tiles; t++) {
+            int r0 = t * tile, rows = out - r0 < tile ? out - r0 : tile;
+            const float *wt;
+            if (W->dtype == AC_F32) {
+                wt = (const float *)W->data + (size_t)r0 * in;
+            } else {
+                float *buf = scratch + slice * (size_t)omp_get_thread_num();
+                dequantize_rows(W, r0, rows, buf);
+                wt = buf;
+            }
+            /* y[:, r0:r0+rows] (row stride out) = x[n, in] . wt[rows, in]^T */
+            ac_sgemm(1, n, rows, in, x, in, wt, in, y + r0, out);
+            for (int b = 0; b < n; b++) bias_relu_row(y + (size_t)b * out + r0, bias ? bias + r0 : NULL, rows, relu);
+        });
 }
 
 void ac_relu(float *x, size_t count, int threads)
 {
     const int nt = team(threads, (long)count, (double)count);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < count; i++)
-        if (x[i] < 0.f) x[i] = 0.f;
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (size_t i = 0; i < count; i++) {
+            if (x[i] < 0.f) x[i] = 0.f;
+        });
 }
 
 void ac_softmax(float *x, int n, int k)

@@ -167,60 +167,61 @@ void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y
     if (groups > n) groups = n;
     if (groups < 1) groups = 1;
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    for (int l = 0; l < p->layers; l++) {
-        const float *in = l == 0 ? x : y;
-        const int K = l == 0 ? p->input_size : YW;
-#pragma omp for schedule(static)
-        for (long t = 0; t < D * pchunks; t++) { /* proj[d][r0.., :] = in[r0.., :] . w_ih^T + b_ih */
-            const int d = (int)(t / pchunks);
-            const size_t r0 = (size_t)(t % pchunks) * chunk, m = rows - r0 < chunk ? rows - r0 : chunk;
-            const float *w = p->w_ih[l * D + d], *b = p->b_ih ? p->b_ih[l * D + d] : NULL;
-            float *dst = proj + ((size_t)d * rows + r0) * GH;
-            ac_sgemm(1, (int)m, GH, K, in + r0 * K, K, w, K, dst, GH);
-            if (b)
-                for (size_t r = 0; r < m; r++)
-                    for (int j = 0; j < GH; j++) dst[r * GH + j] += b[j];
-        }
-        /* (the implicit barrier: every projection is done before y is overwritten) */
-        if (step_kernel) {
-#pragma omp for schedule(static)
-            for (int d = 0; d < D; d++) transpose_whh(p->w_hh[l * D + d], GH, H, wtbuf + (size_t)d * H * GH);
-        }
-#pragma omp for schedule(static)
-        for (long t = 0; t < D * groups; t++) {
-            const int d = (int)(t / groups), gi = (int)(t % groups);
-            const int b0 = (int)((long)n * gi / groups), nb = (int)((long)n * (gi + 1) / groups) - b0;
-            const float *w_hh = p->w_hh[l * D + d], *b_hh = p->b_hh ? p->b_hh[l * D + d] : NULL;
-            float *h = hbuf + ((size_t)d * n + b0) * H, *c = cbuf + ((size_t)d * n + b0) * H;
-            float *gh = gbuf + ((size_t)d * n + b0) * GH;
-            /* state: [layers][n][2H] (h then c) of the one direction, carried across calls */
-            float *carry = state ? state + ((size_t)l * n + b0) * 2 * H : NULL;
-            for (int i = 0; i < nb; i++) {
-                if (carry) {
-                    memcpy(h + (size_t)i * H, carry + (size_t)i * 2 * H, (size_t)H * sizeof *h);
-                    memcpy(c + (size_t)i * H, carry + (size_t)i * 2 * H + H, (size_t)H * sizeof *c);
-                } else {
-                    memset(h + (size_t)i * H, 0, (size_t)H * sizeof *h);
-                    memset(c + (size_t)i * H, 0, (size_t)H * sizeof *c);
+    AC_PARALLEL(nt, {
+        for (int l = 0; l < p->layers; l++) {
+            const float *in = l == 0 ? x : y;
+            const int K = l == 0 ? p->input_size : YW;
+            AC_OMP(omp for schedule(static))
+            for (long t = 0; t < D * pchunks; t++) { /* proj[d][r0.., :] = in[r0.., :] . w_ih^T + b_ih */
+                const int d = (int)(t / pchunks);
+                const size_t r0 = (size_t)(t % pchunks) * chunk, m = rows - r0 < chunk ? rows - r0 : chunk;
+                const float *w = p->w_ih[l * D + d], *b = p->b_ih ? p->b_ih[l * D + d] : NULL;
+                float *dst = proj + ((size_t)d * rows + r0) * GH;
+                ac_sgemm(1, (int)m, GH, K, in + r0 * K, K, w, K, dst, GH);
+                if (b)
+                    for (size_t r = 0; r < m; r++)
+                        for (int j = 0; j < GH; j++) dst[r * GH + j] += b[j];
+            }
+            /* (the implicit barrier: every projection is done before y is overwritten) */
+            if (step_kernel) {
+                AC_OMP(omp for schedule(static))
+                for (int d = 0; d < D; d++) transpose_whh(p->w_hh[l * D + d], GH, H, wtbuf + (size_t)d * H * GH);
+            }
+            AC_OMP(omp for schedule(static))
+            for (long t = 0; t < D * groups; t++) {
+                const int d = (int)(t / groups), gi = (int)(t % groups);
+                const int b0 = (int)((long)n * gi / groups), nb = (int)((long)n * (gi + 1) / groups) - b0;
+                const float *w_hh = p->w_hh[l * D + d], *b_hh = p->b_hh ? p->b_hh[l * D + d] : NULL;
+                float *h = hbuf + ((size_t)d * n + b0) * H, *c = cbuf + ((size_t)d * n + b0) * H;
+                float *gh = gbuf + ((size_t)d * n + b0) * GH;
+                /* state: [layers][n][2H] (h then c) of the one direction, carried across calls */
+                float *carry = state ? state + ((size_t)l * n + b0) * 2 * H : NULL;
+                for (int i = 0; i < nb; i++) {
+                    if (carry) {
+                        memcpy(h + (size_t)i * H, carry + (size_t)i * 2 * H, (size_t)H * sizeof *h);
+                        memcpy(c + (size_t)i * H, carry + (size_t)i * 2 * H + H, (size_t)H * sizeof *c);
+                    } else {
+                        memset(h + (size_t)i * H, 0, (size_t)H * sizeof *h);
+                        memset(c + (size_t)i * H, 0, (size_t)H * sizeof *c);
+                    }
+                }
+                for (int s = 0; s < T; s++) {
+                    const int step = d == 0 ? s : T - 1 - s; /* the reverse direction runs backwards */
+                    if (s == 0 && !carry) /* h = 0 */
+                        memset(gh, 0, (size_t)nb * GH * sizeof *gh);
+                    else if (step_kernel) /* gh[nb, GH] = h[nb, H] . w_hh^T */
+                        recur_step(h, nb, H, wtbuf + (size_t)d * H * GH, GH, gh);
+                    else
+                        ac_sgemm(1, nb, GH, H, h, H, w_hh, H, gh, GH);
+                    rnn_gates(p->cell, nb, H, proj + ((size_t)d * rows + (size_t)b0 * T + step) * GH,
+                              (size_t)T * GH, gh, b_hh, h, c, y + ((size_t)b0 * T + step) * YW + (size_t)d * H,
+                              (size_t)T * YW);
+                }
+                for (int i = 0; carry && i < nb; i++) {
+                    memcpy(carry + (size_t)i * 2 * H, h + (size_t)i * H, (size_t)H * sizeof *h);
+                    memcpy(carry + (size_t)i * 2 * H + H, c + (size_t)i * H, (size_t)H * sizeof *c);
                 }
             }
-            for (int s = 0; s < T; s++) {
-                const int step = d == 0 ? s : T - 1 - s; /* the reverse direction runs backwards */
-                if (s == 0 && !carry) /* h = 0 */
-                    memset(gh, 0, (size_t)nb * GH * sizeof *gh);
-                else if (step_kernel) /* gh[nb, GH] = h[nb, H] . w_hh^T */
-                    recur_step(h, nb, H, wtbuf + (size_t)d * H * GH, GH, gh);
-                else
-                    ac_sgemm(1, nb, GH, H, h, H, w_hh, H, gh, GH);
-                rnn_gates(p->cell, nb, H, proj + ((size_t)d * rows + (size_t)b0 * T + step) * GH,
-                          (size_t)T * GH, gh, b_hh, h, c, y + ((size_t)b0 * T + step) * YW + (size_t)d * H,
-                          (size_t)T * YW);
-            }
-            for (int i = 0; carry && i < nb; i++) {
-                memcpy(carry + (size_t)i * 2 * H, h + (size_t)i * H, (size_t)H * sizeof *h);
-                memcpy(carry + (size_t)i * 2 * H + H, c + (size_t)i * H, (size_t)H * sizeof *c);
-            }
         }
-    }
+    });
 }

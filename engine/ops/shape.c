@@ -17,34 +17,34 @@ void ac_concat(const float *const *xs, const int *ks, int count, size_t rows, si
     size_t ktot = 0;
     for (int i = 0; i < count; i++) ktot += (size_t)ks[i];
     const int nt = ac_ops_team(threads, (long)rows, (double)rows * ktot * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        float *dst = y + r * ktot * inner;
-        for (int i = 0; i < count; i++) {
-            const size_t len = (size_t)ks[i] * inner;
-            memcpy(dst, xs[i] + r * len, len * sizeof *dst);
-            dst += len;
-        }
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (size_t r = 0; r < rows; r++) {
+            float *dst = y + r * ktot * inner;
+            for (int i = 0; i < count; i++) {
+                const size_t len = (size_t)ks[i] * inner;
+                memcpy(dst, xs[i] + r * len, len * sizeof *dst);
+                dst += len;
+            }
+        });
 }
 
 void ac_slice(const float *x, size_t rows, int k, size_t inner, int start, int step, int count,
               float *y, int threads)
 {
     const int nt = ac_ops_team(threads, (long)rows, (double)rows * count * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        const float *src = x + (r * k + (size_t)start) * inner;
-        float *dst = y + r * count * inner;
-        if (step == 1) {
-            memcpy(dst, src, (size_t)count * inner * sizeof *dst);
-        } else if (inner == 1) {
-            for (int j = 0; j < count; j++) dst[j] = src[(size_t)j * step];
-        } else {
-            for (int j = 0; j < count; j++)
-                memcpy(dst + (size_t)j * inner, src + (size_t)j * step * inner, inner * sizeof *dst);
-        }
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (size_t r = 0; r < rows; r++) {
+            const float *src = x + (r * k + (size_t)start) * inner;
+            float *dst = y + r * count * inner;
+            if (step == 1) {
+                memcpy(dst, src, (size_t)count * inner * sizeof *dst);
+            } else if (inner == 1) {
+                for (int j = 0; j < count; j++) dst[j] = src[(size_t)j * step];
+            } else {
+                for (int j = 0; j < count; j++)
+                    memcpy(dst + (size_t)j * inner, src + (size_t)j * step * inner, inner * sizeof *dst);
+            }
+        });
 }
 
 void ac_pad2d(const float *x, size_t planes, int h, int w, int pt, int pb, int pl, int pr,
@@ -52,22 +52,22 @@ void ac_pad2d(const float *x, size_t planes, int h, int w, int pt, int pb, int p
 {
     const int ho = h + pt + pb, wo = w + pl + pr;
     const int nt = ac_ops_team(threads, (long)planes, (double)planes * ho * wo);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t pc = 0; pc < planes; pc++) {
-        const float *in = x + pc * h * w;
-        float *out = y + pc * ho * wo;
-        for (int oy = 0; oy < ho; oy++) {
-            float *o = out + (size_t)oy * wo;
-            const int iy = oy - pt;
-            if (iy < 0 || iy >= h) {
-                for (int j = 0; j < wo; j++) o[j] = value;
-                continue;
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (size_t pc = 0; pc < planes; pc++) {
+            const float *in = x + pc * h * w;
+            float *out = y + pc * ho * wo;
+            for (int oy = 0; oy < ho; oy++) {
+                float *o = out + (size_t)oy * wo;
+                const int iy = oy - pt;
+                if (iy < 0 || iy >= h) {
+                    for (int j = 0; j < wo; j++) o[j] = value;
+                    continue;
+                }
+                for (int j = 0; j < pl; j++) o[j] = value;
+                memcpy(o + pl, in + (size_t)iy * w, (size_t)w * sizeof *o);
+                for (int j = pl + w; j < wo; j++) o[j] = value;
             }
-            for (int j = 0; j < pl; j++) o[j] = value;
-            memcpy(o + pl, in + (size_t)iy * w, (size_t)w * sizeof *o);
-            for (int j = pl + w; j < wo; j++) o[j] = value;
-        }
-    }
+        });
 }
 
 /* Positions [j0, j0 + len) of one row x [k, inner]: sums over k in double, lanes over positions. */
@@ -96,16 +96,16 @@ void ac_mean_axis(const float *x, size_t rows, int k, size_t inner, float *y, in
 {
     const long blocks = (long)((inner + AC_MEAN_BLOCK - 1) / AC_MEAN_BLOCK), tasks = (long)rows * blocks;
     const int nt = ac_ops_team(threads, tasks, (double)rows * k * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long t = 0; t < tasks; t++) {
-        const size_t r = (size_t)(t / blocks), j0 = (size_t)(t % blocks) * AC_MEAN_BLOCK;
-        if (inner == 1) {
-            y[r] = mean_contiguous(x + r * k, k);
-            continue;
-        }
-        const int len = inner - j0 < AC_MEAN_BLOCK ? (int)(inner - j0) : AC_MEAN_BLOCK;
-        mean_block(x + r * k * inner + j0, k, inner, len, y + r * inner + j0);
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long t = 0; t < tasks; t++) {
+            const size_t r = (size_t)(t / blocks), j0 = (size_t)(t % blocks) * AC_MEAN_BLOCK;
+            if (inner == 1) {
+                y[r] = mean_contiguous(x + r * k, k);
+                continue;
+            }
+            const int len = inner - j0 < AC_MEAN_BLOCK ? (int)(inner - j0) : AC_MEAN_BLOCK;
+            mean_block(x + r * k * inner + j0, k, inner, len, y + r * inner + j0);
+        });
 }
 
 void ac_permute4(const float *x, const int dims[4], const int perm[4], float *y, int threads)
@@ -125,16 +125,16 @@ void ac_permute4(const float *x, const int dims[4], const int perm[4], float *y,
     if (q == 3 || od[3] == 1 || od[q] == 1) { /* rows of the output: a strided gather each */
         const size_t rows = od[0] * od[1] * od[2];
         const int nt = ac_ops_team(threads, (long)rows, (double)total);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (size_t r = 0; r < rows; r++) {
-            const size_t i2 = r % od[2], i1 = r / od[2] % od[1], i0 = r / (od[2] * od[1]);
-            const float *in = x + i0 * s[0] + i1 * s[1] + i2 * s[2];
-            float *out = y + r * od[3];
-            if (s[3] == 1)
-                memcpy(out, in, od[3] * sizeof *out);
-            else
-                for (size_t j = 0; j < od[3]; j++) out[j] = in[j * s[3]];
-        }
+        AC_PARALLEL_FOR(nt, schedule(static),
+            for (size_t r = 0; r < rows; r++) {
+                const size_t i2 = r % od[2], i1 = r / od[2] % od[1], i0 = r / (od[2] * od[1]);
+                const float *in = x + i0 * s[0] + i1 * s[1] + i2 * s[2];
+                float *out = y + r * od[3];
+                if (s[3] == 1)
+                    memcpy(out, in, od[3] * sizeof *out);
+                else
+                    for (size_t j = 0; j < od[3]; j++) out[j] = in[j * s[3]];
+            });
         return;
     }
     int outer[2], m = 0; /* the two output axes besides q and 3 */
@@ -143,15 +143,15 @@ void ac_permute4(const float *x, const int dims[4], const int perm[4], float *y,
     const size_t ta = (od[q] + AC_PERM_TILE - 1) / AC_PERM_TILE, tb = (od[3] + AC_PERM_TILE - 1) / AC_PERM_TILE;
     const size_t tasks = od[outer[0]] * od[outer[1]] * ta * tb;
     const int nt = ac_ops_team(threads, (long)tasks, (double)total);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t t = 0; t < tasks; t++) {
-        const size_t b0 = t % tb * AC_PERM_TILE, a0 = t / tb % ta * AC_PERM_TILE, rest = t / (tb * ta);
-        const size_t u1 = rest % od[outer[1]], u0 = rest / od[outer[1]];
-        const float *in = x + u0 * s[outer[0]] + u1 * s[outer[1]];
-        float *out = y + u0 * out_stride[outer[0]] + u1 * out_stride[outer[1]];
-        const size_t a1 = a0 + AC_PERM_TILE < od[q] ? a0 + AC_PERM_TILE : od[q];
-        const size_t b1 = b0 + AC_PERM_TILE < od[3] ? b0 + AC_PERM_TILE : od[3];
-        for (size_t a = a0; a < a1; a++) /* out[.., a (axis q), .., b] = in[a + b * s3] */
-            for (size_t b = b0; b < b1; b++) out[a * out_stride[q] + b] = in[a + b * s[3]];
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (size_t t = 0; t < tasks; t++) {
+            const size_t b0 = t % tb * AC_PERM_TILE, a0 = t / tb % ta * AC_PERM_TILE, rest = t / (tb * ta);
+            const size_t u1 = rest % od[outer[1]], u0 = rest / od[outer[1]];
+            const float *in = x + u0 * s[outer[0]] + u1 * s[outer[1]];
+            float *out = y + u0 * out_stride[outer[0]] + u1 * out_stride[outer[1]];
+            const size_t a1 = a0 + AC_PERM_TILE < od[q] ? a0 + AC_PERM_TILE : od[q];
+            const size_t b1 = b0 + AC_PERM_TILE < od[3] ? b0 + AC_PERM_TILE : od[3];
+            for (size_t a = a0; a < a1; a++) /* out[.., a (axis q), .., b] = in[a + b * s3] */
+                for (size_t b = b0; b < b1; b++) out[a * out_stride[q] + b] = in[a + b * s[3]];
+        });
 }

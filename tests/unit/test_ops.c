@@ -399,6 +399,8 @@ Test(ops, linear_f32_f16_i8_batches)
                 tu_fill_random(x, (size_t)n * in, 32 + (unsigned)n);
                 float *scratch = ac_alloc_floats(ac_linear_scratch(&M) * 2 + 1);
                 ac_linear(x, n, &M, bias, relu, y, scratch, 2);
+                if (dt == 0) /* 77 x 131 is a small F32 matrix: the direct kernel up to 16 items */
+                    cr_expect_str_eq(ac_linear_kernel(&M, n), ac_ops_direct() && n <= 16 ? "direct-f32" : "sgemm");
                 for (int b = 0; b < n; b++)
                     for (int o = 0; o < out; o++) {
                         double s = bias[o];
