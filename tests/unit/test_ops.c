@@ -314,24 +314,31 @@ static void ref_pool(const float *x, int n, int c, int h, int w, const ac_pool_p
             }
 }
 
+/* Padded and unpadded windows, overlapping or not; unpadded max pools (EnvNet's 3x3 and
+ * 1x3) on rows whose last window ends before the row does, and rows narrower than 16. */
 Test(ops, pools_match_reference)
 {
     ac_pool_params cases[] = {{1, 4, 1, 4, 0, 0}, {3, 3, 3, 3, 0, 0}, {1, 160, 1, 160, 0, 0},
-                              {2, 3, 1, 2, 1, 1}, {3, 2, 2, 1, 0, 1}};
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        ac_pool_params p = cases[k];
-        int n = 2, c = 3, h = p.kh == 1 ? 1 : 11, w = 481;
-        int ho = ac_out_size(h, p.kh, p.sh, 1, p.ph, p.ph), wo = ac_out_size(w, p.kw, p.sw, 1, p.pw, p.pw);
-        size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo;
-        float *x = malloc(nx * 4), *y = malloc(ny * 4), *r = malloc(ny * 4);
-        tu_fill_random(x, nx, 20 + (unsigned)k);
-        for (int max = 0; max < 2; max++) {
-            (max ? ac_maxpool2d : ac_avgpool2d)(x, n, c, h, w, &p, y, 2);
-            ref_pool(x, n, c, h, w, &p, max, r);
-            cr_expect_leq(tu_max_abs_diff(y, r, ny), 1e-6, "%s pool case %zu", max ? "max" : "avg", k);
+                              {2, 3, 1, 2, 1, 1}, {3, 2, 2, 1, 0, 1}, {3, 3, 2, 2, 0, 0},
+                              {1, 3, 1, 3, 0, 0}, {1, 16, 1, 16, 0, 0}, {2, 5, 1, 3, 0, 0}};
+    const int widths[] = {481, 46, 17};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (int wi = 0; wi < 3; wi++) {
+            ac_pool_params p = cases[k];
+            int n = 2, c = 3, h = p.kh == 1 ? 1 : 11, w = widths[wi];
+            if (w + 2 * p.pw < p.kw) continue;
+            int ho = ac_out_size(h, p.kh, p.sh, 1, p.ph, p.ph), wo = ac_out_size(w, p.kw, p.sw, 1, p.pw, p.pw);
+            size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo;
+            float *x = malloc(nx * 4), *y = malloc(ny * 4), *r = malloc(ny * 4);
+            tu_fill_random(x, nx, 20 + (unsigned)k);
+            for (int max = 0; max < 2; max++) {
+                (max ? ac_maxpool2d : ac_avgpool2d)(x, n, c, h, w, &p, y, 2);
+                ref_pool(x, n, c, h, w, &p, max, r);
+                cr_expect_leq(tu_max_abs_diff(y, r, ny), 1e-6, "%s pool case %zu, width %d",
+                              max ? "max" : "avg", k, w);
+            }
+            free(x), free(y), free(r);
         }
-        free(x), free(y), free(r);
-    }
 }
 
 Test(ops, global_avgpool_and_permute)
