@@ -3,12 +3,13 @@
  *
  * Why: tanh, sigmoid and GELU call a libm function per value, and GCC vectorises such calls
  * only under -ffast-math (which the engine does not use: it would change every kernel's
- * rounding). glibc ships vector versions of the same functions in libmvec (erfc, exp: 4 ulp;
- * since glibc 2.35 for erfc and tanhf); calling them 8 or 16 values at a time is several times
- * faster than the scalar loop. erf-GELU runs in float with erfcf (16 lanes) where libmvec
- * has it: its relative error grows down the negative tail as 2 z^2 x 6e-8 (z = -x / sqrt 2:
- * 4e-6 at x = -8) against 1e-6 for the double erfc it replaced, at twice the speed. Loaded with dlopen, like the BLAS, so the build needs no new
- * library and a system without it (or without AVX-512) keeps the scalar loops.
+ * rounding). glibc ships vector versions of the same functions in libmvec (exp: 4 ulp; since
+ * glibc 2.35 tanhf); calling them 8 or 16 values at a time is several times faster than the
+ * scalar loop. Loaded with dlopen, like the BLAS, so the build needs no new library and a
+ * system without it (or without AVX-512) keeps the scalar loops.
+ * erf-GELU has a kernel of its own (vmath.c: an erfc of Numerical Recipes' form with the
+ * exponent's -x^2 / 2 kept exact): 6e-7 relative at worst down the negative tail, where
+ * libmvec's erfcf lost up to 4e-6 at x = -8, at 1.7-1.8x its rate. It needs AVX-512F only.
  *
  * Thread-safety: ac_vmath_span may be called from any number of threads at once.
  */
@@ -21,7 +22,7 @@
 
 /* y[i] = op(x[i]) with the vector functions, as ac_unary defines op, for the first values of
  * x, whole vectors of them; returns how many (the caller does the rest): 0 where they are
- * unavailable (no AVX-512F, no libmvec, relu) or the direct kernels are switched off
+ * unavailable (no AVX-512F; no libmvec, except for erf-GELU; relu) or the direct kernels are switched off
  * (ac_ops_set_direct(0), AUDIOCLASS_KERNELS=blas). x == y is allowed. */
 size_t ac_vmath_span(ac_unary_op op, const float *x, float *y, size_t count);
 
