@@ -14,24 +14,26 @@ _Static_assert(TB == AC_CONV_DIRECT_BLOCK, "conv_direct.h announces the block si
 
 ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w)
 {
-    if (p->sh != 1 || p->dw != 1 || p->dh != 1 || p->pad_t || p->pad_b || p->pad_l || p->pad_r ||
-        w < p->kw || h < p->kh)
+    const int span = (p->kw - 1) * p->dw + 1; /* input columns one output reads */
+    if (p->sh != 1 || p->dh != 1 || p->pad_t || p->pad_b || p->pad_l || p->pad_r || w < span ||
+        h < p->kh)
         return AC_DIRECT_NONE;
-    const int wo = (w - p->kw) / p->sw + 1;
-    if (h == 1 && p->kh == 1 && (p->sw > 1 || wo < AC_CONV_DIRECT_SHORT_ROW)) return AC_DIRECT_CHANNELS;
+    const int wo = (w - span) / p->sw + 1;
+    if (h == 1 && p->kh == 1 && (p->sw > 1 || wo < AC_CONV_DIRECT_SHORT_ROW))
+        return p->dw == 1 ? AC_DIRECT_CHANNELS : AC_DIRECT_NONE;
     return p->sw == 1 && wo >= AC_CONV_DIRECT_MIN_COLS ? AC_DIRECT_TIME : AC_DIRECT_NONE;
 }
 
 /* One block: y[c, 16 v + lane] for c < CO, lanes enabled in mask[v], with the bias added
  * and ReLU applied on the way out. MASKED = 0 is the full block (all 48 lanes, plain loads);
  * MASKED = 1 the last, partial block of a row: disabled lanes are neither loaded nor
- * stored, and an enabled lane j reads x[ci, j + k] with j + k < cols + kw - 1. */
+ * stored, and an enabled lane j reads x[ci, j + k dw] with j + k dw < cols + (kw - 1) dw. */
 #define DEFINE_BLOCK(CO, MASKED)                                                                   \
     __attribute__((target("avx512f"))) static void block_##CO##_##MASKED(                          \
         const float *x, const ac_direct_geom *g, const float *w, const float *bias, int relu,      \
         const __mmask16 mask[TV], float *y, int ld)                                               \
     {                                                                                              \
-        const int kw = g->kw, w_stride = g->cin * g->kh * kw;                                      \
+        const int kw = g->kw, dw = g->dw, w_stride = g->cin * g->kh * kw;                          \
         __m512 acc[CO][TV];                                                                        \
         _Pragma("GCC unroll 8") for (int c = 0; c < CO; c++)                                       \
             _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++) acc[c][v] = _mm512_setzero_ps();  \
@@ -41,8 +43,8 @@ ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w)
             for (int k = 0; k < kw; k++) {                                                         \
                 __m512 xv[TV];                                                                     \
                 _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++)                               \
-                    xv[v] = MASKED ? _mm512_maskz_loadu_ps(mask[v], xr + k + 16 * v)               \
-                                   : _mm512_loadu_ps(xr + k + 16 * v);                             \
+                    xv[v] = MASKED ? _mm512_maskz_loadu_ps(mask[v], xr + k * dw + 16 * v)          \
+                                   : _mm512_loadu_ps(xr + k * dw + 16 * v);                        \
                 _Pragma("GCC unroll 8") for (int c = 0; c < CO; c++) {                             \
                     const __m512 wv = _mm512_set1_ps(wr[(size_t)c * w_stride + k]);                \
                     _Pragma("GCC unroll 3") for (int v = 0; v < TV; v++)                           \

@@ -23,13 +23,16 @@
 #include "ops.h"
 
 /* Which kernel computes `p` on an input of [cin, h, w]: NONE (im2col + GEMM) unless the
- * convolution is undilated, unpadded and of stride 1 along the height. Then CHANNELS
+ * convolution is unpadded, of stride 1 and undilated along the height. Then CHANNELS
  * (ac_conv_direct_cols) for one-row convolutions that are strided or shorter than
  * AC_CONV_DIRECT_SHORT_ROW outputs (all of M5's: its pools are fused in that kernel, and a
  * short row would leave TIME blocks part empty), else TIME (ac_conv_direct_rows, output row
  * by output row) for stride 1 and rows of at least AC_CONV_DIRECT_MIN_COLS outputs
- * (EnvNet's conv1-conv4). (Strided convolutions as stride-1 convolutions over the input's
- * phases, then TIME, measured 10% slower than CHANNELS on M5's conv1.) */
+ * (EnvNet's conv1-conv4), dilated ones too (WaveNet's and the TCNs' k = 3, d = 2 .. 16: the
+ * kernel reads tap k at k dw; through im2col + SGEMM they ran at 2.2x their roofline bound);
+ * a dilated one-row convolution that CHANNELS would take gets NONE. (Strided convolutions
+ * as stride-1 convolutions over the input's phases, then TIME, measured 10% slower than
+ * CHANNELS on M5's conv1.) */
 #define AC_CONV_DIRECT_SHORT_ROW 128
 #define AC_CONV_DIRECT_MIN_COLS 40 /* a row of 40 fills 5/6 of one block */
 #define AC_CONV_DIRECT_BLOCK 48    /* time steps per register block of the TIME kernel */
@@ -37,16 +40,17 @@ typedef enum { AC_DIRECT_NONE, AC_DIRECT_TIME, AC_DIRECT_CHANNELS } ac_conv_dire
 ac_conv_direct_kind ac_conv_direct_choose(const ac_conv_params *p, int h, int w);
 
 /* Where the TIME kernel finds its input: cin channels x_stride floats apart, each with kh
- * kernel rows row_stride floats apart, kw taps per row. */
+ * kernel rows row_stride floats apart, kw taps per row, dw floats apart (the dilation). */
 typedef struct ac_direct_geom {
     int cin, kh, kw;
     int x_stride, row_stride;
+    int dw;
 } ac_direct_geom;
 
 /* One output row: y[o, j] = act(bias[o] + sum_ci sum_ky sum_k w[o, ci, ky, k] *
- * x[ci * x_stride + ky * row_stride + j + k]) for o < cout, j < cols; act = ReLU when
+ * x[ci * x_stride + ky * row_stride + j + k * dw]) for o < cout, j < cols; act = ReLU when
  * relu != 0, identity otherwise; bias may be NULL. w: [cout, cin, kh, kw]; y: [cout, ld].
- * Each input row must hold at least cols + kw - 1 values. */
+ * Each input row must hold at least cols + (kw - 1) dw values. */
 void ac_conv_direct_rows(const float *x, const ac_direct_geom *g, const float *w,
                          const float *bias, int relu, int cout, int cols, float *y, int ld);
 

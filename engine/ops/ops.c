@@ -351,7 +351,7 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
         const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
         if (direct != AC_DIRECT_NONE) { /* dst[cout_g, cw] = relu(bg + conv(wg, xg) at p0..) */
             if (direct == AC_DIRECT_TIME) { /* output row by output row (2-D: whole rows) */
-                const ac_direct_geom geom = {cin_g, p->kh, p->kw, h * w, w};
+                const ac_direct_geom geom = {cin_g, p->kh, p->kw, h * w, w, p->dw};
                 for (int q = p0; q < p0 + cw; q += wo - q % wo) {
                     int oy = q / wo, ox = q % wo, seg = wo - ox < p0 + cw - q ? wo - ox : p0 + cw - q;
                     ac_conv_direct_rows(xg + (size_t)oy * w + ox, &geom, wg, bg, relu, cout_g, seg,

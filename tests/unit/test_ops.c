@@ -176,6 +176,26 @@ Test(ops, conv1d_dilation_and_causal_padding)
     check_conv(CONV(2, 2, 1, 1, 5, 1, 2, 1, 3, 0, 0, 1, 6, 0), 3, 1, 37, 1, 2, 5);
 }
 
+/* Unpadded dilated convolutions (WaveNet's and the TCNs' after their pad node) through the
+ * TIME kernel, which reads tap k at k * dw: 1-D rows past the short-row limit, a 2-D layer
+ * dilated along its width, odd channel counts (blocks of 8, 4, 2, 1) and a masked last block;
+ * a short dilated row stays on im2col (the CHANNELS kernel is undilated). */
+Test(ops, conv_dilated_rows_through_the_time_kernel)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    for (int d = 2; d <= 16; d *= 2) {
+        ac_conv_params p = CONV(8, 13, 1, 1, 3, 1, 1, 1, d, 0, 0, 0, 0, 0);
+        cr_expect_eq(ac_conv_direct_choose(&p, 1, 301), AC_DIRECT_TIME, "d = %d", d);
+        check_conv(p, 2, 1, 301, d & 4 ? 1 : 0, 2, 40 + (unsigned)d);
+    }
+    ac_conv_params q = CONV(3, 10, 1, 2, 3, 1, 1, 1, 3, 0, 0, 0, 0, 0);
+    cr_expect_eq(ac_conv_direct_choose(&q, 4, 100), AC_DIRECT_TIME);
+    check_conv(q, 2, 4, 100, 1, 2, 50);
+    ac_conv_params r = CONV(5, 7, 1, 1, 3, 1, 1, 1, 2, 0, 0, 0, 0, 0);
+    cr_expect_eq(ac_conv_direct_choose(&r, 1, 60), AC_DIRECT_NONE);
+    check_conv(r, 2, 1, 60, 0, 2, 51);
+}
+
 Test(ops, conv_groups_and_depthwise)
 {
     cr_assert_eq(ac_ops_init(NULL), AC_OK);
