@@ -5,7 +5,7 @@
  * alone, and outside OpenMP altogether: libgomp builds a team even for a region whose
  * if() clause is false (1.2 us per region on an idle machine, 2-5 us on a busy one), and
  * M5 at batch 1 computes a layer in 4-30 us. With its layers run outside any region, M5 at
- * batch 1 took 0.0486 instead of 0.0588 ms per item (bench, one thread, alternated).
+ * batch 1 took 0.0497 instead of 0.0588 ms per item (bench, one thread, alternated).
  * Pure functions and macros; any thread may use them.
  */
 #ifndef AC_OPS_TEAM_H
