@@ -1,15 +1,21 @@
-/* shape.c - copies that move values between axes: concat, slice, pad, mean, permute (ops_graph.h). */
+/* shape.c - copies that move values between axes: concat, slice, pad, mean, permute (ops_graph.h);
+ * permute transposes with the AVX-512 kernel of transpose.c where the direct kernels are on. */
 #include "ops_graph.h"
 
+#include "ops.h"
 #include "ops_team.h"
+#include "transpose.h"
 
 #include <string.h>
 
 /* Positions per block of ac_mean_axis's double accumulators (on the stack). */
 #define AC_MEAN_BLOCK 256
 /* Side of the square tiles in which ac_permute4 transposes, so that both the reads and the
- * writes of a tile stay within a few cache lines per row. */
+ * writes of a tile stay within a few cache lines per row: AC_PERM_TILE element by element,
+ * AC_PERM_TILE_V with the AVX-512 kernel (16 x 16 register tiles inside; a 64 x 64 tile's
+ * 16 kB read and 16 kB written stay in L1). */
 #define AC_PERM_TILE 32
+#define AC_PERM_TILE_V 64
 
 void ac_concat(const float *const *xs, const int *ks, int count, size_t rows, size_t inner,
                float *y, int threads)
@@ -144,18 +150,29 @@ void ac_permute4(const float *x, const int dims[4], const int perm[4], float *y,
     int outer[2], m = 0; /* the two output axes besides q and 3 */
     for (int i = 0; i < 3; i++)
         if (i != q) outer[m++] = i;
-    const size_t ta = (od[q] + AC_PERM_TILE - 1) / AC_PERM_TILE, tb = (od[3] + AC_PERM_TILE - 1) / AC_PERM_TILE;
+    const int vec = ac_ops_direct();
+    const size_t side = vec ? AC_PERM_TILE_V : AC_PERM_TILE;
+    const size_t ta = (od[q] + side - 1) / side, tb = (od[3] + side - 1) / side;
+    /* Consecutive tasks walk the shorter of the two axes (b when od[3] <= od[q]): a run of
+     * them then reads (x [b, a], rows along b) or writes (y [a, b]) one contiguous strip,
+     * and the cache lines the other side shares between neighbouring tiles are still in L1. */
+    const int b_inner = od[3] <= od[q];
     const size_t tasks = od[outer[0]] * od[outer[1]] * ta * tb;
     const int nt = ac_ops_team(threads, (long)tasks, (double)total);
     AC_PARALLEL_FOR(nt, schedule(static),
         for (size_t t = 0; t < tasks; t++) {
-            const size_t b0 = t % tb * AC_PERM_TILE, a0 = t / tb % ta * AC_PERM_TILE, rest = t / (tb * ta);
+            const size_t ia = b_inner ? t / tb % ta : t % ta, ib = b_inner ? t % tb : t / ta % tb;
+            const size_t a0 = ia * side, b0 = ib * side, rest = t / (tb * ta);
             const size_t u1 = rest % od[outer[1]], u0 = rest / od[outer[1]];
             const float *in = x + u0 * s[outer[0]] + u1 * s[outer[1]];
             float *out = y + u0 * out_stride[outer[0]] + u1 * out_stride[outer[1]];
-            const size_t a1 = a0 + AC_PERM_TILE < od[q] ? a0 + AC_PERM_TILE : od[q];
-            const size_t b1 = b0 + AC_PERM_TILE < od[3] ? b0 + AC_PERM_TILE : od[3];
-            for (size_t a = a0; a < a1; a++) /* out[.., a (axis q), .., b] = in[a + b * s3] */
-                for (size_t b = b0; b < b1; b++) out[a * out_stride[q] + b] = in[a + b * s[3]];
+            const size_t a1 = a0 + side < od[q] ? a0 + side : od[q];
+            const size_t b1 = b0 + side < od[3] ? b0 + side : od[3];
+            if (vec) /* in [b, a] (row stride s3) -> out [a, b] (row stride out_stride[q]) */
+                ac_transpose_block(in + a0 + b0 * s[3], s[3], out + a0 * out_stride[q] + b0, out_stride[q],
+                                   (int)(b1 - b0), (int)(a1 - a0));
+            else
+                for (size_t a = a0; a < a1; a++) /* out[.., a (axis q), .., b] = in[a + b * s3] */
+                    for (size_t b = b0; b < b1; b++) out[a * out_stride[q] + b] = in[a + b * s[3]];
         });
 }

@@ -358,11 +358,11 @@ Test(ops_graph, mean_over_an_axis)
     }
 }
 
-static void check_permute(const int dims[4], const int perm[4], unsigned seed)
+static void check_permute_on(const int dims[4], const int perm[4], unsigned seed, int threads)
 {
     const size_t total = (size_t)dims[0] * dims[1] * dims[2] * dims[3];
     float *x = rnd(total, seed, 1.f), *y = malloc(total * sizeof *y);
-    ac_permute4(x, dims, perm, y, 2);
+    ac_permute4(x, dims, perm, y, threads);
     int od[4], bad = 0;
     for (int i = 0; i < 4; i++) od[i] = dims[perm[i]];
     size_t k = 0;
@@ -374,9 +374,14 @@ static void check_permute(const int dims[4], const int perm[4], unsigned seed)
                     for (int i = 0; i < 4; i++) in[perm[i]] = o[i]; /* out axis i = in axis perm[i] */
                     bad += y[k] != x[((in[0] * dims[1] + in[1]) * dims[2] + in[2]) * dims[3] + in[3]];
                 }
-    cr_expect_eq(bad, 0, "dims [%d,%d,%d,%d] perm (%d,%d,%d,%d): %d wrong", dims[0], dims[1], dims[2],
-                 dims[3], perm[0], perm[1], perm[2], perm[3], bad);
+    cr_expect_eq(bad, 0, "dims [%d,%d,%d,%d] perm (%d,%d,%d,%d) threads %d direct %d: %d wrong", dims[0],
+                 dims[1], dims[2], dims[3], perm[0], perm[1], perm[2], perm[3], threads, ac_ops_direct(), bad);
     free(x), free(y);
+}
+
+static void check_permute(const int dims[4], const int perm[4], unsigned seed)
+{
+    check_permute_on(dims, perm, seed, 2);
 }
 
 Test(ops_graph, permute4_all_24_permutations)
@@ -396,6 +401,31 @@ Test(ops_graph, permute4_all_24_permutations)
     check_permute((const int[4]){3, 1, 64, 101}, (const int[4]){0, 1, 3, 2}, 190);
     check_permute((const int[4]){3, 101, 64, 1}, (const int[4]){0, 2, 1, 3}, 191);
     check_permute((const int[4]){2, 33, 7, 45}, (const int[4]){3, 0, 2, 1}, 192);
+}
+
+/* The transposing permutes through both kernels (AVX-512 16 x 16 register tiles in 64 x 64
+ * tiles, and the scalar loop): sides below, at and between multiples of 16 and 64, either
+ * side the longer, the other axes outer or moved, one thread and two. */
+Test(ops_graph, permute4_transposes_both_kernels)
+{
+    static const int cases[][2][4] = {
+        {{3, 1, 128, 131}, {0, 1, 3, 2}},  /* [n, C, T] -> [n, T, C]: T > C */
+        {{3, 1, 131, 128}, {0, 1, 3, 2}},  /* [n, T, C] -> [n, C, T] */
+        {{2, 1, 16, 16}, {0, 1, 3, 2}},    /* exactly one register tile */
+        {{2, 1, 17, 15}, {0, 1, 3, 2}},
+        {{1, 1, 1, 70}, {0, 1, 3, 2}},     /* a row to a column */
+        {{2, 3, 65, 79}, {0, 1, 3, 2}},
+        {{2, 65, 5, 33}, {0, 3, 2, 1}},    /* the transposed axes not neighbours */
+        {{2, 33, 7, 45}, {3, 0, 2, 1}},    /* the input's last axis to the front */
+        {{4, 1, 64, 2000}, {0, 1, 3, 2}},  /* ConvNeXt's at batch 4 */
+    };
+    for (int direct = 0; direct < 2; direct++) {
+        const int prev = ac_ops_set_direct(direct);
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+            for (int threads = 1; threads <= 2; threads++)
+                check_permute_on(cases[c][0], cases[c][1], 200 + (unsigned)c, threads);
+        ac_ops_set_direct(prev);
+    }
 }
 
 /* ---------------------------------------------------------------- GRU and LSTM */
