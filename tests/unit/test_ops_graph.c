@@ -204,50 +204,68 @@ static void ref_ln(const float *x, size_t base, size_t stride, int d, const floa
         want[base + i * stride] = (x[base + i * stride] - m) * rstd * (g ? g[i] : 1) + (b ? b[i] : 0);
 }
 
+/* Both kernels (the AVX-512 row and the portable loop), one thread and two; d below, at and
+ * between multiples of 16 and 32 (the vector loop's steps), ConvNeXt's 128. */
 Test(ops_graph, layernorm_last_axis)
 {
-    const int ds[] = {1, 5, 33, 768};
-    for (int k = 0; k < 4; k++)
-        for (int affine = 0; affine < 2; affine++)
-            for (int inplace = 0; inplace < 2; inplace++) {
-                const size_t rows = 37;
-                const int d = ds[k];
-                const size_t total = rows * d;
-                float *x = rnd(total, 100 + (unsigned)k, 3.f), *y = malloc(total * sizeof *y);
-                for (size_t i = 0; i < total; i++) x[i] += 5.f; /* a mean far from 0 */
-                float *g = affine ? rnd(d, 101, 2.f) : NULL, *b = affine ? rnd(d, 102, 1.f) : NULL;
-                double *want = malloc(total * sizeof *want);
-                for (size_t r = 0; r < rows; r++) ref_ln(x, r * d, 1, d, g, b, 1e-5, want);
-                float *out = inplace ? x : y;
-                ac_layernorm_last(x, rows, d, g, b, 1e-5f, out, 2);
-                cr_expect_leq(tol_ratio(out, want, total, 1e-5, 1e-5), 1.0, "d %d affine %d inplace %d", d,
-                              affine, inplace);
-                free(x), free(y), free(g), free(b), free(want);
-            }
-}
-
-Test(ops_graph, layernorm_over_channels)
-{
-    const size_t inners[] = {1, 17, 300}; /* 300: more than one block of positions */
-    const int cs[] = {1, 5, 64};
-    for (int k = 0; k < 3; k++)
-        for (int ci = 0; ci < 3; ci++)
+    const int ds[] = {1, 5, 16, 33, 48, 128, 131, 768};
+    const int nd = (int)(sizeof ds / sizeof *ds);
+    for (int direct = 0; direct < 2; direct++) {
+        const int prev = ac_ops_set_direct(direct);
+        for (int k = 0; k < nd; k++)
             for (int affine = 0; affine < 2; affine++)
                 for (int inplace = 0; inplace < 2; inplace++) {
-                    const int n = 3, c = cs[ci];
-                    const size_t inner = inners[k], total = (size_t)n * c * inner;
-                    float *x = rnd(total, 110 + (unsigned)k, 2.f), *y = malloc(total * sizeof *y);
-                    float *g = affine ? rnd(c, 111, 2.f) : NULL, *b = affine ? rnd(c, 112, 1.f) : NULL;
+                    const int d = ds[k], threads = 1 + (k + affine) % 2;
+                    /* two threads: enough work to split; row counts of every remainder mod 4 (the
+                     * AVX-512 kernel's groups of rows) */
+                    const size_t rows = threads == 2 ? 1601 + (size_t)inplace : 36 + (size_t)inplace * 3;
+                    const size_t total = rows * d;
+                    float *x = rnd(total, 100 + (unsigned)k, 3.f), *y = malloc(total * sizeof *y);
+                    for (size_t i = 0; i < total; i++) x[i] += 5.f; /* a mean far from 0 */
+                    float *g = affine ? rnd(d, 101, 2.f) : NULL, *b = affine ? rnd(d, 102, 1.f) : NULL;
                     double *want = malloc(total * sizeof *want);
-                    for (int bi = 0; bi < n; bi++)
-                        for (size_t j = 0; j < inner; j++)
-                            ref_ln(x, (size_t)bi * c * inner + j, inner, c, g, b, 1e-6, want);
+                    for (size_t r = 0; r < rows; r++) ref_ln(x, r * d, 1, d, g, b, 1e-5, want);
                     float *out = inplace ? x : y;
-                    ac_layernorm_channels(x, n, c, inner, g, b, 1e-6f, out, 2);
+                    ac_layernorm_last(x, rows, d, g, b, 1e-5f, out, threads);
                     cr_expect_leq(tol_ratio(out, want, total, 1e-5, 1e-5), 1.0,
-                                  "c %d inner %zu affine %d inplace %d", c, inner, affine, inplace);
+                                  "d %d affine %d inplace %d direct %d threads %d", d, affine, inplace,
+                                  direct, threads);
                     free(x), free(y), free(g), free(b), free(want);
                 }
+        ac_ops_set_direct(prev);
+    }
+}
+
+/* Both kernels (AVX-512 blocks of 64 positions, the portable one's of 256), one thread and
+ * two; positions below, at and between the block sizes. */
+Test(ops_graph, layernorm_over_channels)
+{
+    const size_t inners[] = {1, 17, 64, 300}; /* 300: more than one block of positions */
+    const int cs[] = {1, 5, 64};
+    for (int direct = 0; direct < 2; direct++) {
+        const int prev = ac_ops_set_direct(direct);
+        for (int k = 0; k < 4; k++)
+            for (int ci = 0; ci < 3; ci++)
+                for (int affine = 0; affine < 2; affine++)
+                    for (int inplace = 0; inplace < 2; inplace++) {
+                        const int n = 3, c = cs[ci], threads = 1 + (affine + inplace) % 2;
+                        const size_t inner = inners[k], total = (size_t)n * c * inner;
+                        float *x = rnd(total, 110 + (unsigned)k, 2.f), *y = malloc(total * sizeof *y);
+                        for (size_t i = 0; i < total; i++) x[i] += 3.f; /* a mean far from 0 */
+                        float *g = affine ? rnd(c, 111, 2.f) : NULL, *b = affine ? rnd(c, 112, 1.f) : NULL;
+                        double *want = malloc(total * sizeof *want);
+                        for (int bi = 0; bi < n; bi++)
+                            for (size_t j = 0; j < inner; j++)
+                                ref_ln(x, (size_t)bi * c * inner + j, inner, c, g, b, 1e-6, want);
+                        float *out = inplace ? x : y;
+                        ac_layernorm_channels(x, n, c, inner, g, b, 1e-6f, out, threads);
+                        cr_expect_leq(tol_ratio(out, want, total, 1e-5, 1e-5), 1.0,
+                                      "c %d inner %zu affine %d inplace %d direct %d threads %d", c, inner,
+                                      affine, inplace, direct, threads);
+                        free(x), free(y), free(g), free(b), free(want);
+                    }
+        ac_ops_set_direct(prev);
+    }
 }
 
 /* ---------------------------------------------------------------- shape ops */
