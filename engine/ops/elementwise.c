@@ -136,13 +136,18 @@ void ac_binary(ac_binary_op op, const float *a, const int a_dims[4], const float
     long d[4] = {1, 1, 1, 1}, ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
     for (int i = 0; i < m; i++) d[4 - m + i] = dims[i], ta[4 - m + i] = sa[i], tb[4 - m + i] = sb[i];
     const long inner = d[3], rows = d[0] * d[1] * d[2];
-    const int nt = ac_ops_team(threads, rows, (double)rows * inner);
+    /* tasks: rows cut into runs of at most AC_EW_CHUNK values, so that a same-shape add (one
+     * row after the collapse) is shared by the threads like a long broadcast row */
+    const long chunks = (inner + AC_EW_CHUNK - 1) / AC_EW_CHUNK, tasks = rows * chunks;
+    const int nt = ac_ops_team(threads, tasks, (double)rows * inner);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long r = 0; r < rows; r++) {
-        long i2 = r % d[2], i1 = r / d[2] % d[1], i0 = r / (d[2] * d[1]);
-        const float *ar = a + i0 * ta[0] + i1 * ta[1] + i2 * ta[2];
-        const float *br = b + i0 * tb[0] + i1 * tb[1] + i2 * tb[2];
-        binary_row(op, ar, ta[3] != 0, br, tb[3] != 0, y + r * inner, (int)inner);
+    for (long t = 0; t < tasks; t++) {
+        const long r = t / chunks, j0 = t % chunks * AC_EW_CHUNK;
+        const long len = inner - j0 < AC_EW_CHUNK ? inner - j0 : AC_EW_CHUNK;
+        const long i2 = r % d[2], i1 = r / d[2] % d[1], i0 = r / (d[2] * d[1]);
+        const float *ar = a + i0 * ta[0] + i1 * ta[1] + i2 * ta[2] + (ta[3] ? j0 : 0);
+        const float *br = b + i0 * tb[0] + i1 * tb[1] + i2 * tb[2] + (tb[3] ? j0 : 0);
+        binary_row(op, ar, ta[3] != 0, br, tb[3] != 0, y + r * inner + j0, (int)len);
     }
 }
 

@@ -109,7 +109,8 @@ Test(ops_graph, gelu_erf_tail_and_special_values)
 
 /* ---------------------------------------------------------------- binary */
 
-static void check_binary(ac_binary_op op, const int ad[4], const int bd[4], int inplace, unsigned seed)
+static void check_binary(ac_binary_op op, const int ad[4], const int bd[4], int inplace, unsigned seed,
+                         int threads)
 {
     int yd[4];
     for (int i = 0; i < 4; i++) yd[i] = ad[i] > bd[i] ? ad[i] : bd[i];
@@ -133,10 +134,10 @@ static void check_binary(ac_binary_op op, const int ad[4], const int bd[4], int 
     float *out = y;
     if (inplace == 1) out = a; /* a has y's shape */
     if (inplace == 2) out = b;
-    ac_binary(op, a, ad, b, bd, out, yd, 2);
+    ac_binary(op, a, ad, b, bd, out, yd, threads);
     double r = tol_ratio(out, want, ny, 1e-7, 1e-7);
-    cr_expect_leq(r, 1.0, "op %d a [%d,%d,%d,%d] b [%d,%d,%d,%d] inplace %d: %g x tolerance", op,
-                  ad[0], ad[1], ad[2], ad[3], bd[0], bd[1], bd[2], bd[3], inplace, r);
+    cr_expect_leq(r, 1.0, "op %d a [%d,%d,%d,%d] b [%d,%d,%d,%d] inplace %d threads %d: %g x tolerance", op,
+                  ad[0], ad[1], ad[2], ad[3], bd[0], bd[1], bd[2], bd[3], inplace, threads, r);
     free(a), free(b), free(y), free(want);
 }
 
@@ -152,19 +153,25 @@ Test(ops_graph, binary_broadcasting_and_in_place)
         {{5, 1, 33, 1}, {5, 17, 1, 3}},   /* interleaved broadcasts */
         {{1, 1, 1, 1}, {1, 1, 1, 1}},
         {{4, 64, 1, 2000}, {4, 64, 1, 2000}}, /* large: split over threads */
+        /* rows cut into runs of 4096 values: one same-shape row with a partial last run, long
+         * rows against a per-row scalar and against a row broadcast over items */
+        {{3, 1, 1, 20001}, {3, 1, 1, 20001}},
+        {{2, 1, 3, 9000}, {1, 1, 3, 1}},
+        {{3, 1, 1, 8193}, {1, 1, 1, 8193}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
         for (int op = AC_BINARY_ADD; op <= AC_BINARY_MUL; op++) {
             const int *ad = cases[c][0], *bd = cases[c][1];
-            check_binary((ac_binary_op)op, ad, bd, 0, 50 + (unsigned)c);
-            check_binary((ac_binary_op)op, bd, ad, 0, 60 + (unsigned)c); /* swapped */
+            const int threads = 1 + (int)(c + (size_t)op) % 2;
+            check_binary((ac_binary_op)op, ad, bd, 0, 50 + (unsigned)c, threads);
+            check_binary((ac_binary_op)op, bd, ad, 0, 60 + (unsigned)c, 3 - threads); /* swapped */
             int a_full = 1, b_full = 1;
             for (int i = 0; i < 4; i++) {
                 a_full &= ad[i] >= bd[i];
                 b_full &= bd[i] >= ad[i];
             }
-            if (a_full) check_binary((ac_binary_op)op, ad, bd, 1, 70 + (unsigned)c);
-            if (b_full) check_binary((ac_binary_op)op, ad, bd, 2, 80 + (unsigned)c);
+            if (a_full) check_binary((ac_binary_op)op, ad, bd, 1, 70 + (unsigned)c, threads);
+            if (b_full) check_binary((ac_binary_op)op, ad, bd, 2, 80 + (unsigned)c, 3 - threads);
         }
 }
 
