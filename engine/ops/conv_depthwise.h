@@ -3,10 +3,15 @@
  *
  * Why: through the general paths a depthwise layer is cin GEMMs of one output row each
  * (im2col + SGEMM with M = 1), or the CHANNELS direct kernel with one vector lane of sixteen
- * in use. Here output positions are the vector lanes: a block of 64 positions stays in
- * registers while the kernel walks all kh x kw taps, and every tap is one load and one FMA
- * per 16 positions. Portable C (GCC vector extensions), cloned per ISA (AVX-512, AVX2, SSE2),
- * so it runs the same whether or not the AVX-512 direct kernels are on.
+ * in use. Here output positions are the vector lanes: a block of positions stays in
+ * registers while the kernel walks all kh x kw taps. Two row kernels:
+ * - AVX-512 (where ac_ops_direct() says the direct kernels are on), stride 1 and a kernel
+ *   span (kw - 1) * dw of at most 16: 128 positions per block, each input vector loaded once
+ *   per kernel row and every tap a lane shift (valignd) of two of them and an FMA; borders
+ *   and tails are the same blocks with masked loads and stores;
+ * - portable C (GCC vector extensions), cloned per ISA (AVX-512, AVX2, SSE2) for the rest
+ *   and where the direct kernels are off: 64 positions per block, every tap one unaligned
+ *   load and one FMA per 16 positions.
  *
  * ops.c owns the choice (ac_conv2d_choose -> AC_CONV_DEPTHWISE) and calls it; any thread may
  * call it, from outside a parallel region (it starts its own, as every op).

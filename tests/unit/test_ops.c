@@ -612,6 +612,15 @@ Test(ops, depthwise_and_pointwise_kernels)
         {CONV(17, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0), 2, 33, 70, 1, "depthwise"}, /* 2-D */
         {CONV(6, 12, 6, 3, 5, 2, 2, 2, 1, 2, 1, 0, 3, 0), 3, 17, 23, 0, "depthwise"},
         {CONV(5, 5, 5, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 0), 1, 9, 81, 0, "depthwise"},
+        /* the AVX-512 row kernel's limits: blocks of 128 outputs, spans 0..16 (above: dw_row) */
+        {CONV(3, 3, 3, 1, 9, 1, 1, 1, 1, 0, 0, 4, 4, 0), 2, 1, 128 * 2 + 17, 1, "depthwise"}, /* DS-CNN */
+        {CONV(3, 3, 3, 1, 9, 1, 1, 1, 2, 0, 0, 8, 8, 0), 2, 1, 300, 0, "depthwise"},  /* span 16 */
+        {CONV(3, 3, 3, 1, 17, 1, 1, 1, 1, 0, 0, 20, 3, 0), 2, 1, 250, 1, "depthwise"}, /* span 16, pad > 16 */
+        {CONV(3, 3, 3, 1, 6, 1, 1, 1, 3, 0, 0, 15, 0, 0), 2, 1, 129, 0, "depthwise"}, /* span 15, causal */
+        {CONV(3, 3, 3, 1, 7, 1, 1, 1, 3, 0, 0, 9, 9, 0), 2, 1, 140, 1, "depthwise"},  /* span 18 */
+        {CONV(3, 6, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 145, 0, "depthwise"},  /* span 0 */
+        {CONV(2, 2, 2, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 0), 2, 1, 5, 1, "depthwise"},    /* row < 16 */
+        {CONV(2, 2, 2, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 128 + 4, 0, "depthwise"}, /* 128 outputs */
         {CONV(17, 33, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 3, 1, 101, 1, "pointwise+sgemm"},
         {CONV(64, 256, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 1, 500, 0, "pointwise+sgemm"},
         {CONV(8, 6, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0), 2, 5, 7, 0, "pointwise+sgemm"}, /* groups */
