@@ -168,10 +168,16 @@ void ac_permute4(const float *x, const int dims[4], const int perm[4], float *y,
             float *out = y + u0 * out_stride[outer[0]] + u1 * out_stride[outer[1]];
             const size_t a1 = a0 + side < od[q] ? a0 + side : od[q];
             const size_t b1 = b0 + side < od[3] ? b0 + side : od[3];
-            if (vec) /* in [b, a] (row stride s3) -> out [a, b] (row stride out_stride[q]) */
+            if (vec) { /* in [b, a] (row stride s3) -> out [a, b] (row stride out_stride[q]) */
+                /* tiles walking a: the output rows a0..a1 of the tile one further along b, which
+                 * this run of tasks reaches next (prefetching the input rows in the other order
+                 * gained nothing measurable) */
+                if (!b_inner && b1 < od[3])
+                    ac_transpose_prefetch(out + a0 * out_stride[q] + b1, out_stride[q], (int)(a1 - a0),
+                                          (int)(od[3] - b1 < side ? od[3] - b1 : side), 1);
                 ac_transpose_block(in + a0 + b0 * s[3], s[3], out + a0 * out_stride[q] + b0, out_stride[q],
                                    (int)(b1 - b0), (int)(a1 - a0));
-            else
+            } else
                 for (size_t a = a0; a < a1; a++) /* out[.., a (axis q), .., b] = in[a + b * s3] */
                     for (size_t b = b0; b < b1; b++) out[a * out_stride[q] + b] = in[a + b * s[3]];
         });

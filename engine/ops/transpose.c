@@ -64,3 +64,16 @@ __attribute__((target("avx512f"))) void ac_transpose_block(const float *x, size_
             tile(x + (size_t)i * ldx + j, ldx, y + (size_t)j * ldy + i, ldy, rows - i < 16 ? rows - i : 16,
                  cols - j < 16 ? cols - j : 16);
 }
+
+/* (prfchw: PREFETCHW, which CPUs without it run as a no-op) */
+__attribute__((target("avx512f,prfchw"))) void ac_transpose_prefetch(const float *x, size_t ld, int rows,
+                                                                     int cols, int write)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j += 16) {
+            if (write)
+                __builtin_prefetch(x + i * ld + j, 1, 3);
+            else
+                __builtin_prefetch(x + i * ld + j, 0, 3);
+        }
+}
