@@ -180,7 +180,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_row_avx5
                 X[DW_NV] = _mm512_maskz_loadu_ps(last, q + i0 + 16 * DW_NV);
             } else {
 #pragma GCC unroll 8
-                for (int v = 0; v < DW_NV; v++) X[v] = _mm512_maskz_loadu_ps(dw_lanes(i0 + 16 * v, w), q + i0 + 16 * v);
+                for (int v = 0; v < DW_NV; v++)
+                    X[v] = _mm512_maskz_loadu_ps(dw_lanes(i0 + 16 * v, w), q + i0 + 16 * v);
                 X[DW_NV] = _mm512_maskz_loadu_ps(dw_lanes(i0 + 16 * DW_NV, w) & last, q + i0 + 16 * DW_NV);
             }
             DW_TAPS();

@@ -46,7 +46,8 @@ __attribute__((target("avx512f"))) static void ln_rows_avx512(const float *x, in
 {
     const int dv = d & ~15;
     const float *xr[LN_ROWS];
-    for (int r = 0; r < LN_ROWS; r++) xr[r] = x + (size_t)(r < nr ? r : nr - 1) * d; /* a repeat is not stored */
+    for (int r = 0; r < LN_ROWS; r++) /* past nr: the last row again, not stored */
+        xr[r] = x + (size_t)(r < nr ? r : nr - 1) * d;
     __m512d a[LN_ROWS][2];
     double mean[LN_ROWS], q[LN_ROWS];
 #pragma GCC unroll 4
@@ -168,6 +169,11 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void ln_bloc
         }                                                                                          \
     } while (0)
 
+/* Two vectors of 8 doubles as one of 16 floats (lo in lanes 0-7). */
+#define LN_NARROW(lo, hi)                                                                          \
+    _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm512_cvtpd_ps(lo))), \
+                                        _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1))
+
 /* ln_block with AVX-512: the statistics of len <= LN_BLOCK_V positions in 8 double vectors,
  * the last, partial vector masked (its lanes beyond len are neither read nor stored). */
 __attribute__((target("avx512f"))) static void ln_block_avx512(const float *x, int c, size_t inner, int len,
@@ -209,13 +215,13 @@ __attribute__((target("avx512f"))) static void ln_block_avx512(const float *x, i
     }
     __m512 m[4], rstd[4]; /* back to float, 16 positions each */
     const __m512d one = _mm512_set1_pd(1.0), ed = _mm512_set1_pd(eps);
+    __m512d rs[8]; /* 1 / sqrt(variance + eps), in double as ln_block */
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) rs[k] = _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q[k], cd), ed)));
 #pragma GCC unroll 4
     for (int v = 0; v < 4; v++) {
-        __m256 lo = _mm512_cvtpd_ps(mean[2 * v]), hi = _mm512_cvtpd_ps(mean[2 * v + 1]);
-        m[v] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
-        lo = _mm512_cvtpd_ps(_mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q[2 * v], cd), ed))));
-        hi = _mm512_cvtpd_ps(_mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q[2 * v + 1], cd), ed))));
-        rstd[v] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+        m[v] = LN_NARROW(mean[2 * v], mean[2 * v + 1]);
+        rstd[v] = LN_NARROW(rs[2 * v], rs[2 * v + 1]);
     }
     for (int ch = 0; ch < c; ch++) {
         const float *r = x + (size_t)ch * inner;

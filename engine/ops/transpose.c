@@ -49,7 +49,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile(const 
     }
     const __mmask16 mc = (__mmask16)((1u << cols) - 1), mr = (__mmask16)((1u << rows) - 1);
 #pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(mc, x + i * ldx) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i++) /* rows past the block: zeros, whose columns are not stored */
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(mc, x + i * ldx) : _mm512_setzero_ps();
     transpose16(r);
 #pragma GCC unroll 16
     for (int j = 0; j < 16; j++)
