@@ -169,12 +169,15 @@ void ac_permute4(const float *x, const int dims[4], const int perm[4], float *y,
             const size_t a1 = a0 + side < od[q] ? a0 + side : od[q];
             const size_t b1 = b0 + side < od[3] ? b0 + side : od[3];
             if (vec) { /* in [b, a] (row stride s3) -> out [a, b] (row stride out_stride[q]) */
-                /* tiles walking a: the output rows a0..a1 of the tile one further along b, which
-                 * this run of tasks reaches next (prefetching the input rows in the other order
-                 * gained nothing measurable) */
+                /* the output of the tile this run of tasks reaches next, for writing: when tiles
+                 * walk a, rows a0..a1 one tile further along b; when they walk b, the rows one
+                 * tile further along a (prefetching input rows gained nothing measurable) */
                 if (!b_inner && b1 < od[3])
                     ac_transpose_prefetch(out + a0 * out_stride[q] + b1, out_stride[q], (int)(a1 - a0),
                                           (int)(od[3] - b1 < side ? od[3] - b1 : side), 1);
+                if (b_inner && a1 < od[q])
+                    ac_transpose_prefetch(out + a1 * out_stride[q] + b0, out_stride[q],
+                                          (int)(od[q] - a1 < side ? od[q] - a1 : side), (int)(b1 - b0), 1);
                 ac_transpose_block(in + a0 + b0 * s[3], s[3], out + a0 * out_stride[q] + b0, out_stride[q],
                                    (int)(b1 - b0), (int)(a1 - a0));
             } else
