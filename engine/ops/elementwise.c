@@ -52,12 +52,12 @@ void ac_unary(ac_unary_op op, const float *x, float *y, size_t count, int thread
     const long chunks = (long)((count + AC_EW_CHUNK - 1) / AC_EW_CHUNK);
     /* a libm call costs some ten multiply-adds; relu about one */
     const int nt = ac_ops_team(threads, chunks, (double)count * (op == AC_UNARY_RELU ? 1 : 10));
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * AC_EW_CHUNK, len = count - i0 < AC_EW_CHUNK ? count - i0 : AC_EW_CHUNK;
-        const size_t done = op == AC_UNARY_RELU ? 0 : ac_vmath_span(op, x + i0, y + i0, len);
-        unary_span(op, x + i0 + done, y + i0 + done, len - done);
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long c = 0; c < chunks; c++) {
+            size_t i0 = (size_t)c * AC_EW_CHUNK, len = count - i0 < AC_EW_CHUNK ? count - i0 : AC_EW_CHUNK;
+            const size_t done = op == AC_UNARY_RELU ? 0 : ac_vmath_span(op, x + i0, y + i0, len);
+            unary_span(op, x + i0 + done, y + i0 + done, len - done);
+        });
 }
 
 /* One row of the innermost axis: y[j] = a[j * sa] (op) b[j * sb], sa and sb 0 or 1. The three
@@ -140,15 +140,15 @@ void ac_binary(ac_binary_op op, const float *a, const int a_dims[4], const float
      * row after the collapse) is shared by the threads like a long broadcast row */
     const long chunks = (inner + AC_EW_CHUNK - 1) / AC_EW_CHUNK, tasks = rows * chunks;
     const int nt = ac_ops_team(threads, tasks, (double)rows * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long t = 0; t < tasks; t++) {
-        const long r = t / chunks, j0 = t % chunks * AC_EW_CHUNK;
-        const long len = inner - j0 < AC_EW_CHUNK ? inner - j0 : AC_EW_CHUNK;
-        const long i2 = r % d[2], i1 = r / d[2] % d[1], i0 = r / (d[2] * d[1]);
-        const float *ar = a + i0 * ta[0] + i1 * ta[1] + i2 * ta[2] + (ta[3] ? j0 : 0);
-        const float *br = b + i0 * tb[0] + i1 * tb[1] + i2 * tb[2] + (tb[3] ? j0 : 0);
-        binary_row(op, ar, ta[3] != 0, br, tb[3] != 0, y + r * inner + j0, (int)len);
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long t = 0; t < tasks; t++) {
+            const long r = t / chunks, j0 = t % chunks * AC_EW_CHUNK;
+            const long len = inner - j0 < AC_EW_CHUNK ? inner - j0 : AC_EW_CHUNK;
+            const long i2 = r % d[2], i1 = r / d[2] % d[1], i0 = r / (d[2] * d[1]);
+            const float *ar = a + i0 * ta[0] + i1 * ta[1] + i2 * ta[2] + (ta[3] ? j0 : 0);
+            const float *br = b + i0 * tb[0] + i1 * tb[1] + i2 * tb[2] + (tb[3] ? j0 : 0);
+            binary_row(op, ar, ta[3] != 0, br, tb[3] != 0, y + r * inner + j0, (int)len);
+        });
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void affine_row(
@@ -162,7 +162,8 @@ void ac_channel_affine(const float *x, int n, int c, size_t inner, const float *
 {
     const long rows = (long)n * c;
     const int nt = ac_ops_team(threads, rows, (double)rows * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long r = 0; r < rows; r++)
-        affine_row(x + (size_t)r * inner, scale[r % c], shift[r % c], y + (size_t)r * inner, inner);
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long r = 0; r < rows; r++) {
+            affine_row(x + (size_t)r * inner, scale[r % c], shift[r % c], y + (size_t)r * inner, inner);
+        });
 }

@@ -107,18 +107,19 @@ void ac_layernorm_last(const float *x, size_t rows, int d, const float *gamma, c
     if (ac_ops_direct()) {
         const long groups = (long)((rows + LN_ROWS - 1) / LN_ROWS);
         const int ng = ac_ops_team(threads, groups, 4.0 * rows * d);
-#pragma omp parallel for num_threads(ng) if (ng > 1) schedule(static)
-        for (long gi = 0; gi < groups; gi++) {
-            const size_t r = (size_t)gi * LN_ROWS;
-            const int nr = rows - r < LN_ROWS ? (int)(rows - r) : LN_ROWS;
-            ln_rows_avx512(x + r * d, nr, d, gamma, beta, eps, y + r * d);
-        }
+        AC_PARALLEL_FOR(ng, schedule(static),
+            for (long gi = 0; gi < groups; gi++) {
+                const size_t r = (size_t)gi * LN_ROWS;
+                const int nr = rows - r < LN_ROWS ? (int)(rows - r) : LN_ROWS;
+                ln_rows_avx512(x + r * d, nr, d, gamma, beta, eps, y + r * d);
+            });
         return;
     }
     const int nt = ac_ops_team(threads, (long)rows, 4.0 * rows * d);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t r = 0; r < rows; r++)
-        ln_row(x + r * d, d, gamma, beta, eps, y + r * d);
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (size_t r = 0; r < rows; r++) {
+            ln_row(x + r * d, d, gamma, beta, eps, y + r * d);
+        });
 }
 
 /* Positions [j0, j0 + len) of one item x [c, inner]: the sums run across the channels with the
@@ -246,13 +247,13 @@ void ac_layernorm_channels(const float *x, int n, int c, size_t inner, const flo
     const size_t bl = vec ? LN_BLOCK_V : AC_LN_BLOCK;
     const long blocks = (long)((inner + bl - 1) / bl), tasks = (long)n * blocks;
     const int nt = ac_ops_team(threads, tasks, 4.0 * n * c * inner);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (long t = 0; t < tasks; t++) {
-        const size_t item = (size_t)(t / blocks) * c * inner, j0 = (size_t)(t % blocks) * bl;
-        const int len = inner - j0 < bl ? (int)(inner - j0) : (int)bl;
-        if (vec)
-            ln_block_avx512(x + item + j0, c, inner, len, gamma, beta, eps, y + item + j0);
-        else
-            ln_block(x + item + j0, c, inner, len, gamma, beta, eps, y + item + j0);
-    }
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long t = 0; t < tasks; t++) {
+            const size_t item = (size_t)(t / blocks) * c * inner, j0 = (size_t)(t % blocks) * bl;
+            const int len = inner - j0 < bl ? (int)(inner - j0) : (int)bl;
+            if (vec)
+                ln_block_avx512(x + item + j0, c, inner, len, gamma, beta, eps, y + item + j0);
+            else
+                ln_block(x + item + j0, c, inner, len, gamma, beta, eps, y + item + j0);
+        });
 }
