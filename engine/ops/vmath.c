@@ -1,5 +1,5 @@
-/* vmath.c - tanh, sigmoid and tanh-GELU through libmvec, erf-GELU with a kernel of its own,
- * 8 or 16 values at a time (vmath.h). */
+/* vmath.c - erf-GELU, tanh and sigmoid with vector kernels of their own, tanh-GELU through
+ * libmvec's double exp; 8 or 16 values at a time (vmath.h). */
 #include "vmath.h"
 
 #include "ops.h"
@@ -10,9 +10,9 @@
 #include <pthread.h>
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-/* the libmvec functions (AVX-512 variants), as untyped pointers: their vector types may only
+/* libmvec's double exp (AVX-512 variant), as an untyped pointer: its vector type may only
  * cross calls made from AVX-512 code */
-static void *g_exp8, *g_expf16, *g_tanhf16;
+static void *g_exp8;
 
 static void load(void)
 {
@@ -20,13 +20,10 @@ static void load(void)
     if (!__builtin_cpu_supports("avx512f")) return;
     void *h = dlopen("libmvec.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!h) return;
-    g_exp8 = dlsym(h, "_ZGVeN8v_exp");       /* double exp, 8 lanes */
-    g_expf16 = dlsym(h, "_ZGVeN16v_expf");   /* float expf, 16 lanes */
-    g_tanhf16 = dlsym(h, "_ZGVeN16v_tanhf"); /* float tanhf, 16 lanes */
+    g_exp8 = dlsym(h, "_ZGVeN8v_exp"); /* double exp, 8 lanes */
 }
 
 typedef __m512d (*vd8)(__m512d);
-typedef __m512 (*vf16)(__m512);
 
 /* tanh-GELU as elementwise.c writes it, vectorised in double (see there why):
  * x / (1 + exp(-2 k (x + 0.044715 x^3))). Whole vectors only; the caller does the tail. */
@@ -99,18 +96,47 @@ __attribute__((target("avx512f"))) static size_t gelu_erf16(const float *x, floa
     return i;
 }
 
+/* tanh, 16 lanes: the odd/even rational function of degree 13/6 in x that Eigen uses
+ * (ptanh_float), x clamped at +-7.9053 where it reaches +-1; 2.8e-7 relative at worst over
+ * [-12, 12] against double tanh (8 M points, 1e-30 .. 3e-4 among them). Clamped with the
+ * constant first so that NaN passes through (maxps returns its second operand on NaN).
+ * 1.8-1.9x the rate of libmvec's tanhf. */
+__attribute__((target("avx512f"))) static inline __m512 tanh16(__m512 v)
+{
+    const __m512 lim = _mm512_set1_ps(7.90531110763549805f);
+    const __m512 x = _mm512_min_ps(lim, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), lim), v));
+    const __m512 x2 = _mm512_mul_ps(x, x);
+    static const float P[7] = {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f,
+                               5.12229709037114e-08f, 1.48572235717979e-05f, 6.37261928875436e-04f,
+                               4.89352455891786e-03f};
+    static const float Q[4] = {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f,
+                               4.89352518554385e-03f};
+    __m512 p = _mm512_set1_ps(P[0]), q = _mm512_set1_ps(Q[0]);
+    for (int k = 1; k < 7; k++) p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(P[k]));
+    for (int k = 1; k < 4; k++) q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(Q[k]));
+    return _mm512_div_ps(_mm512_mul_ps(p, x), q);
+}
+
+/* 1 / (1 + e^-x), 16 lanes, with exp_split16: 2.3e-7 relative at worst; -x is clamped to
+ * [-104, 89] (e^89 is inf in float: the result 0, as libm's float gives it; e^-104 is 0:
+ * the result 1), which also keeps the reduction exact; NaN passes through.
+ * 1.6x the rate of libmvec's expf in the same formula. */
+__attribute__((target("avx512f"))) static inline __m512 sigmoid16(__m512 v)
+{
+    const __m512 a = _mm512_max_ps(_mm512_set1_ps(-104.f), /* e^-104 is 0 in float */
+                                   _mm512_min_ps(_mm512_set1_ps(89.f), _mm512_sub_ps(_mm512_setzero_ps(), v)));
+    const __m512 one = _mm512_set1_ps(1.f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp_split16(a, _mm512_setzero_ps())));
+}
+
 __attribute__((target("avx512f"))) static size_t float_vec(ac_unary_op op, const float *x, float *y,
                                                            size_t count)
 {
-    const vf16 expf16 = (vf16)g_expf16, tanhf16 = (vf16)g_tanhf16;
-    const __m512 one = _mm512_set1_ps(1.f), zero = _mm512_setzero_ps();
     size_t i = 0;
-    for (; i + 16 <= count; i += 16) {
-        const __m512 v = _mm512_loadu_ps(x + i);
-        __m512 r = op == AC_UNARY_TANH ? tanhf16(v)
-                                       : _mm512_div_ps(one, _mm512_add_ps(one, expf16(_mm512_sub_ps(zero, v))));
-        _mm512_storeu_ps(y + i, r);
-    }
+    if (op == AC_UNARY_TANH)
+        for (; i + 16 <= count; i += 16) _mm512_storeu_ps(y + i, tanh16(_mm512_loadu_ps(x + i)));
+    else
+        for (; i + 16 <= count; i += 16) _mm512_storeu_ps(y + i, sigmoid16(_mm512_loadu_ps(x + i)));
     return i;
 }
 
@@ -122,8 +148,7 @@ size_t ac_vmath_span(ac_unary_op op, const float *x, float *y, size_t count)
     case AC_UNARY_GELU_ERF:
         return gelu_erf16(x, y, count);
     case AC_UNARY_GELU_TANH: return g_exp8 ? gelu_tanh_vec(x, y, count) : 0;
-    case AC_UNARY_TANH: return g_tanhf16 ? float_vec(op, x, y, count) : 0;
-    case AC_UNARY_SIGMOID: return g_expf16 ? float_vec(op, x, y, count) : 0;
+    case AC_UNARY_TANH: case AC_UNARY_SIGMOID: return float_vec(op, x, y, count);
     default: return 0;
     }
 }

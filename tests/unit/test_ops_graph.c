@@ -78,33 +78,41 @@ Test(ops_graph, unary_all_ops_in_and_out_of_place)
     }
 }
 
-/* erf-GELU's own vector kernel at the edges: a dense sweep of the negative tail (its
- * exponent's -x^2 / 2 is kept exact there), values past its clamp at |x| = 15, infinities
- * and NaN, each as the scalar double form gives them (NaN where PyTorch gives NaN). */
-Test(ops_graph, gelu_erf_tail_and_special_values)
+/* The vector kernels of erf-GELU, tanh and sigmoid at the edges: a dense sweep of [-14, 14]
+ * (GELU's negative tail: its exponent's -x^2 / 2 is kept exact there), values past their
+ * clamps (GELU |x| = 15, tanh 7.9, sigmoid's e^89), infinities and NaN, each as the scalar
+ * double form gives them (NaN where PyTorch gives NaN); direct kernels on and off. */
+static void check_unary_edges(ac_unary_op op)
 {
     enum { SWEEP = 4096, SPECIAL = 16 };
     const float special[SPECIAL] = {INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 20.f, -20.f, 15.f, -15.f,
-                                    14.5f, -14.5f, 0.f, -0.f, 1e-30f, -1e-30f, -9.5f};
+                                    7.95f, -100.f, 0.f, -0.f, 1e-30f, -1e-30f, 3e-4f};
     float x[SWEEP + SPECIAL], y[SWEEP + SPECIAL];
     double want[SWEEP + SPECIAL];
     for (int i = 0; i < SWEEP; i++) x[i] = -14.f + 28.f * (float)i / SWEEP;
     for (int i = 0; i < SPECIAL; i++) x[SWEEP + i] = special[i];
-    for (int i = 0; i < SWEEP + SPECIAL; i++) want[i] = ref_unary(AC_UNARY_GELU_ERF, x[i]);
+    for (int i = 0; i < SWEEP + SPECIAL; i++) want[i] = ref_unary(op, x[i]);
     for (int path = 1; path >= 0; path--) {
         const int prev = ac_ops_set_direct(path);
-        ac_unary(AC_UNARY_GELU_ERF, x, y, SWEEP + SPECIAL, 1);
+        ac_unary(op, x, y, SWEEP + SPECIAL, 1);
         for (int i = 0; i < SWEEP + SPECIAL; i++) {
             if (isnan(want[i]) || isinf(want[i])) {
-                cr_expect(isnan(want[i]) ? isnan(y[i]) : y[i] == (float)want[i], "x = %g: %g, want %g (direct %d)",
-                          x[i], y[i], want[i], path);
+                cr_expect(isnan(want[i]) ? isnan(y[i]) : y[i] == (float)want[i], "op %d x = %g: %g, want %g (direct %d)",
+                          op, x[i], y[i], want[i], path);
                 continue;
             }
             const double err = fabs(y[i] - want[i]) / (1e-30 + 1e-6 * fabs(want[i]));
-            cr_expect_leq(err, 1.0, "x = %g: %.9g, want %.9g (direct %d)", x[i], y[i], want[i], path);
+            cr_expect_leq(err, 1.0, "op %d x = %g: %.9g, want %.9g (direct %d)", op, x[i], y[i], want[i], path);
         }
         ac_ops_set_direct(prev);
     }
+}
+
+Test(ops_graph, activation_tails_and_special_values)
+{
+    check_unary_edges(AC_UNARY_GELU_ERF);
+    check_unary_edges(AC_UNARY_TANH);
+    check_unary_edges(AC_UNARY_SIGMOID);
 }
 
 /* ---------------------------------------------------------------- binary */
