@@ -433,6 +433,83 @@ static const float *value_ptr(const ac_workspace *ws, int slot, int node, const 
     return ws->slot[slot];
 }
 
+/* A small network on a batch of several items per thread runs as one pass per thread over
+ * its own slice of the batch, every kernel on that one thread: no barrier after every layer,
+ * and each thread's activations stay in its own cache. (Splitting each layer's work, the
+ * default, suits large networks and small batches.) M5 at batch 64 on 2 threads: see
+ * bench/README.md. Each slice gets its thread's part of the scratch (g->max_scratch floats).
+ * Not for recurrences, whose scratch is sized by the whole batch. */
+#define AC_SPLIT_MAX_FLOPS 50e6 /* per item: M5 10 MFLOP; EnvNet's 786 keep the layer split */
+#define AC_SPLIT_MIN_ITEMS 4    /* per thread */
+int ac_model_splits_batch(const ac_model *m, int n, int threads)
+{
+    const ac_graph *g = &m->graph;
+    if (threads < 2 || n < AC_SPLIT_MIN_ITEMS * threads || (double)m->info.flops > AC_SPLIT_MAX_FLOPS)
+        return 0;
+    for (int k = 0; k < g->n_steps; k++) {
+        const ac_node *nd = &g->nodes[g->steps[k].node];
+        if (nd->op == AC_OP_RNN) return 0;
+    }
+    return 1;
+}
+
+/* Where items [b0, ...) of a value begin in a batch-split pass: each thread owns b0 to b1 of
+ * every buffer at the buffer's own item size (a slot holds values of several sizes in turn,
+ * and the threads do not move in step: at one item size per value, one thread's later value
+ * would run over the other's earlier one). Constants have no batch. */
+static const float *slice_of(const ac_workspace *ws, int slot, int node, const float *x, int b0)
+{
+    const ac_graph *g = &ws->m->graph;
+    if (slot == AC_SLOT_CONST) return value_ptr(ws, slot, node, x);
+    if (slot == AC_SLOT_INPUT) return x + (size_t)b0 * ac_shape_numel(g->input);
+    return ws->slot[slot] + (size_t)b0 * g->slot_floats[slot];
+}
+
+/* Every step over items [b0, b0 + nb) of x, on the calling thread alone, with its own part
+ * of the scratch; the network's output for them goes to out[b0 .., L]. The time of each
+ * step is added to layer_s when timing (one slice's: the others run beside it). */
+static void run_slice(const ac_model *m, ac_workspace *ws, const float *x, int b0, int nb,
+                      float *scratch, int timing, float *out)
+{
+    const ac_graph *g = &m->graph;
+    struct ac_exec_ctx ec = {.n = nb, .threads = 1, .scratch = scratch};
+    for (int k = 0; k < g->n_steps; k++) {
+        const ac_step *s = &g->steps[k];
+        const ac_node *nd = &g->nodes[s->node];
+        const float *in[AC_MAX_INPUTS];
+        for (int j = 0; j < nd->n_in; j++) in[j] = slice_of(ws, s->in_slot[j], nd->in[j], x, b0);
+        double t0 = timing ? omp_get_wtime() : 0;
+        ac_exec_step(g, k, in, (float *)slice_of(ws, s->slot, s->node, x, b0), &ec);
+        if (timing) ws->layer_s[k] += omp_get_wtime() - t0;
+    }
+    const int r = ac_graph_root(g, g->output);
+    const float *res = slice_of(ws, AC_SLOT_INPUT, -1, x, b0);
+    for (int k = g->n_steps - 1; r >= 0 && k >= 0; k--)
+        if (g->steps[k].node == r) {
+            res = slice_of(ws, g->steps[k].slot, r, x, b0);
+            break;
+        }
+    const size_t L = ac_shape_numel(g->nodes[g->output].out);
+    memcpy(out + (size_t)b0 * L, res, L * (size_t)nb * sizeof *out);
+}
+
+/* The batch-split pass (ac_model_splits_batch): out[n, L] for x[n, input]. */
+static void run_split(const ac_model *m, ac_workspace *ws, const float *x, int n, float *out)
+{
+    const int T = ws->threads;
+#pragma omp parallel num_threads(T)
+    {
+        const int t = omp_get_thread_num(), b0 = (int)((long)n * t / T);
+        float *scratch = ws->scratch + (size_t)t * m->graph.max_scratch; /* this thread's part */
+        /* inside a team of one of its own: a kernel's worksharing loop (AC_PARALLEL's
+         * `omp for`, ops_team.h) binds to that team, not to this one (where it would hand
+         * half of this slice's iterations to the other thread), and the kernel's thread
+         * number, which picks its part of the scratch, is 0 */
+#pragma omp parallel num_threads(1)
+        run_slice(m, ws, x, b0, (int)((long)n * (t + 1) / T) - b0, scratch, t == 0, out);
+    }
+}
+
 /* Runs steps [0, upto) on x [n, input]; step `unfused_at` (or -1) runs a conv without its
  * fused pool. Reports each step's value to fn when given. */
 static ac_status run_steps(const ac_model *m, ac_workspace *ws, const float *x, int n, int upto,
@@ -495,6 +572,10 @@ ac_status ac_model_forward_upto(const ac_model *m, ac_workspace *ws, const float
     ac_status st = check_forward_args(m, ws, x, n, out, err);
     if (st != AC_OK) return st;
     if (upto < 0 || upto > m->graph.n_steps) upto = m->graph.n_steps;
+    if (upto == m->graph.n_steps && !ws->probe && ac_model_splits_batch(m, n, ws->threads)) {
+        run_split(m, ws, x, n, out);
+        return AC_OK;
+    }
     if ((st = run_steps(m, ws, x, n, upto, -1, NULL, NULL, err))) return st;
     ac_shape os;
     const float *res = result_of(m, ws, upto, x, &os);

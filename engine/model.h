@@ -113,6 +113,12 @@ int ac_workspace_threads(const ac_workspace *ws);
 /* Seconds spent in each step by forward passes through ws ([layer count]). */
 const double *ac_workspace_layer_seconds(const ac_workspace *ws);
 
+/* Whether a forward pass of n items on `threads` threads splits the batch (each thread runs
+ * every layer on its own items) instead of each layer's work: small networks (at most 50
+ * MFLOP per item, no recurrence) with at least 4 items per thread. The results are the same
+ * either way; exposed for tests and benchmarks. */
+int ac_model_splits_batch(const ac_model *m, int n, int threads);
+
 /* out[n, n_labels] = the last layer's raw output for windows x[n, window]; 1 <= n <= max_batch.
  * Runs up to layer `upto` (exclusive, -1 = all) when probing: then out must hold the
  * shape of that step's output (ac_model_layer_info(m, upto-1).out). */

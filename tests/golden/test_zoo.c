@@ -5,8 +5,9 @@
  * (`node/<id>` [n, item...]), the raw output and the probabilities. For each fixture:
  * every value ac_model_forward_nodes reports must exist in the fixture and match it to
  * 1e-4 max abs difference (a failure names the model and the node); the output and the
- * probabilities must match with two workspace shapes (whole batch / 2 threads, one item /
- * 1 thread). */
+ * probabilities must match with three workspace shapes (whole batch / 2 threads, one item /
+ * 1 thread, and the batch repeated to 9 items on 2 threads: there every network without a
+ * recurrence splits the batch, 4 + 5 items, each thread running every layer). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,29 @@ static void check_fixture(const char *path)
         double d1 = tu_max_abs_diff(out, want_out + i * L, L);
         cr_expect_leq(d1, OUTPUT_TOL, "%s: item %d alone: output differs by %g", model_rel, i, d1);
     }
+    enum { SPLIT_ITEMS = 9 };
+    ac_workspace *ws_split;
+    cr_assert_eq(ac_workspace_create(m, SPLIT_ITEMS, 2, &ws_split, err), AC_OK, "%s: %s", model_rel, err);
+    float *xs = malloc(SPLIT_ITEMS * item_in * sizeof *xs), *outs = malloc(SPLIT_ITEMS * (size_t)info->n_labels * sizeof *outs);
+    cr_assert(xs && outs);
+    for (int i = 0; i < SPLIT_ITEMS; i++) memcpy(xs + i * item_in, x + (size_t)(i % items) * item_in, item_in * sizeof *xs);
+    int has_rnn = 0;
+    for (int k = 0; k < ac_model_layer_count(m); k++) {
+        ac_layer_info li;
+        cr_assert_eq(ac_model_layer_info(m, k, &li), 0);
+        has_rnn |= !strcmp(li.kind, "gru") || !strcmp(li.kind, "lstm");
+    }
+    cr_expect_eq(ac_model_splits_batch(m, SPLIT_ITEMS, 2), !has_rnn, "%s: batch split %d", model_rel,
+                 ac_model_splits_batch(m, SPLIT_ITEMS, 2));
+    cr_assert_eq(ac_model_forward(m, ws_split, xs, SPLIT_ITEMS, outs, err), AC_OK, "%s: %s", model_rel, err);
+    for (int i = 0; i < SPLIT_ITEMS; i++) {
+        size_t L = (size_t)info->n_labels;
+        double d9 = tu_max_abs_diff(outs + i * L, want_out + (size_t)(i % items) * L, L);
+        cr_expect_leq(d9, OUTPUT_TOL, "%s: item %d of 9 (split %d): output differs by %g", model_rel, i,
+                      ac_model_splits_batch(m, SPLIT_ITEMS, 2), d9);
+    }
+    ac_workspace_free(ws_split);
+    free(xs), free(outs);
     printf("zoo %-36s %2d values checked, max |C - PyTorch| = %.2g (node %s); output %.2g, "
            "probs %.2g\n", model_rel, c.reported, c.worst, c.worst_id, d_out, d_probs);
     free(out), free(x), free(want_out), free(want_probs);
