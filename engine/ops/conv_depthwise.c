@@ -231,11 +231,14 @@ void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight,
     const size_t slice = ac_conv_depthwise_scratch(p, h, w);
     const int nt = ac_ops_team(threads, planes, (double)planes * ho * wo * p->kh * p->kw);
     const int vec = ac_ops_direct() && p->sw == 1 && (p->kw - 1) * p->dw <= 16;
-    AC_PARALLEL(nt, {
+/* a region even for one thread: its `omp for` must not be orphaned (an orphaned
+     * worksharing loop on a thread that has led teams before hung in libgomp) */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
         float *row = scratch + slice * (size_t)omp_get_thread_num();
         const float *rows[AC_DEPTHWISE_MAX_KH];
         int kys[AC_DEPTHWISE_MAX_KH];
-        AC_OMP(omp for schedule(static))
+        _Pragma("omp for schedule(static)")
         for (long pc = 0; pc < planes; pc++) {
             const int b = (int)(pc / p->cout), o = (int)(pc % p->cout);
             const float *in = x + ((size_t)b * p->cin + (size_t)(o / mult)) * h * w;
@@ -263,5 +266,5 @@ void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight,
                     }
             }
         }
-    });
+    }
 }

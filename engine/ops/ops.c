@@ -335,10 +335,13 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
                                                                            : AC_DIRECT_NONE;
     const size_t front = conv_front(p, cols);
 
-    AC_PARALLEL(nt, {
+/* a region even for one thread: its `omp for` must not be orphaned (an orphaned
+     * worksharing loop on a thread that has led teams before hung in libgomp) */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
     float *col = scratch + slice * (size_t)omp_get_thread_num();
     int packed_group = -1; /* group whose weights the channel kernel has packed into col */
-    AC_OMP(omp for schedule(dynamic, 1))
+#pragma omp for schedule(dynamic, 1)
     for (long t = 0; t < tasks; t++) {
         int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
         int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
@@ -422,7 +425,7 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
             }
         }
     }
-    });
+    }
 }
 
 /* Max pool of one [h, w] plane without padding: row by row, a running maximum over the

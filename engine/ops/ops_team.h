@@ -2,10 +2,12 @@
  *
  * Waking a team and meeting at its barrier costs microseconds, and much more when the cores
  * are shared with other processes, so small layers (M5 at batch 1) run on the calling thread
- * alone, and outside OpenMP altogether: libgomp builds a team even for a region whose
- * if() clause is false (1.2 us per region on an idle machine, 2-5 us on a busy one), and
- * M5 at batch 1 computes a layer in 4-30 us. With its layers run outside any region, M5 at
- * batch 1 took 0.0497 instead of 0.0588 ms per item (bench, one thread, alternated).
+ * alone, and loops without a worksharing construct outside OpenMP altogether
+ * (AC_PARALLEL_FOR): libgomp builds a team even for a region whose if() clause is false
+ * (1.2 us per region on an idle machine, 2-5 us on a busy one). A region whose body holds
+ * an `omp for` (conv2d, depthwise, RNN) keeps its region even for one thread: run outside
+ * any region, that loop is orphaned, and an orphaned worksharing loop on a thread that had
+ * led teams before hung in libgomp (a stream job on the scheduler's thread, under ASan).
  * Pure functions and macros; any thread may use them.
  */
 #ifndef AC_OPS_TEAM_H
@@ -33,19 +35,6 @@ static inline int ac_ops_team(int threads, long tasks, double work)
     do {                                                                                           \
         if ((nt) > 1) {                                                                            \
             AC_OMP(omp parallel for num_threads(nt) SCHED)                                         \
-            __VA_ARGS__                                                                            \
-        } else {                                                                                   \
-            __VA_ARGS__                                                                            \
-        }                                                                                          \
-    } while (0)
-
-/* Runs the block given as the last argument on a team of nt threads (`omp parallel`), or
- * once on the calling thread when nt is 1. A worksharing `omp for` inside it (written
- * AC_OMP(omp for ...)) then runs every iteration on that thread, for about 0.07 us. */
-#define AC_PARALLEL(nt, ...)                                                                       \
-    do {                                                                                           \
-        if ((nt) > 1) {                                                                            \
-            AC_OMP(omp parallel num_threads(nt))                                                   \
             __VA_ARGS__                                                                            \
         } else {                                                                                   \
             __VA_ARGS__                                                                            \

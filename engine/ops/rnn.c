@@ -172,11 +172,14 @@ void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y
     if (groups > n) groups = n;
     if (groups < 1) groups = 1;
 
-    AC_PARALLEL(nt, {
+/* a region even for one thread: its `omp for` must not be orphaned (an orphaned
+     * worksharing loop on a thread that has led teams before hung in libgomp) */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
         for (int l = 0; l < p->layers; l++) {
             const float *in = l == 0 ? x : y;
             const int K = l == 0 ? p->input_size : YW;
-            AC_OMP(omp for schedule(static))
+            _Pragma("omp for schedule(static)")
             for (long t = 0; t < D * pchunks; t++) { /* proj[d][r0.., :] = in[r0.., :] . w_ih^T + b_ih */
                 const int d = (int)(t / pchunks);
                 const size_t r0 = (size_t)(t % pchunks) * chunk, m = rows - r0 < chunk ? rows - r0 : chunk;
@@ -189,10 +192,10 @@ void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y
             }
             /* (the implicit barrier: every projection is done before y is overwritten) */
             if (step_kernel) {
-                AC_OMP(omp for schedule(static))
+                _Pragma("omp for schedule(static)")
                 for (int d = 0; d < D; d++) transpose_whh(p->w_hh[l * D + d], GH, H, wtbuf + (size_t)d * H * GH);
             }
-            AC_OMP(omp for schedule(static))
+            _Pragma("omp for schedule(static)")
             for (long t = 0; t < D * groups; t++) {
                 const int d = (int)(t / groups), gi = (int)(t % groups);
                 const int b0 = (int)((long)n * gi / groups), nb = (int)((long)n * (gi + 1) / groups) - b0;
@@ -228,5 +231,5 @@ void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y
                 }
             }
         }
-    });
+    }
 }
