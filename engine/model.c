@@ -501,10 +501,9 @@ static void run_split(const ac_model *m, ac_workspace *ws, const float *x, int n
     {
         const int t = omp_get_thread_num(), b0 = (int)((long)n * t / T);
         float *scratch = ws->scratch + (size_t)t * m->graph.max_scratch; /* this thread's part */
-        /* inside a team of one of its own: a kernel's worksharing loop (AC_PARALLEL's
-         * `omp for`, ops_team.h) binds to that team, not to this one (where it would hand
-         * half of this slice's iterations to the other thread), and the kernel's thread
-         * number, which picks its part of the scratch, is 0 */
+        /* inside a team of one of its own, so that the kernels' thread number, which picks
+         * their part of the scratch, is 0 (this team's would be t), and the regions of
+         * conv2d, depthwise and the RNN nest as teams of one */
 #pragma omp parallel num_threads(1)
         run_slice(m, ws, x, b0, (int)((long)n * (t + 1) / T) - b0, scratch, t == 0, out);
     }

@@ -238,7 +238,7 @@ void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight,
         float *row = scratch + slice * (size_t)omp_get_thread_num();
         const float *rows[AC_DEPTHWISE_MAX_KH];
         int kys[AC_DEPTHWISE_MAX_KH];
-        _Pragma("omp for schedule(static)")
+#pragma omp for schedule(static)
         for (long pc = 0; pc < planes; pc++) {
             const int b = (int)(pc / p->cout), o = (int)(pc % p->cout);
             const float *in = x + ((size_t)b * p->cin + (size_t)(o / mult)) * h * w;

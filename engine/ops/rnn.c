@@ -179,7 +179,7 @@ void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y
         for (int l = 0; l < p->layers; l++) {
             const float *in = l == 0 ? x : y;
             const int K = l == 0 ? p->input_size : YW;
-            _Pragma("omp for schedule(static)")
+#pragma omp for schedule(static)
             for (long t = 0; t < D * pchunks; t++) { /* proj[d][r0.., :] = in[r0.., :] . w_ih^T + b_ih */
                 const int d = (int)(t / pchunks);
                 const size_t r0 = (size_t)(t % pchunks) * chunk, m = rows - r0 < chunk ? rows - r0 : chunk;
@@ -192,10 +192,10 @@ void ac_rnn_carry(const ac_rnn_params *p, const float *x, int n, int T, float *y
             }
             /* (the implicit barrier: every projection is done before y is overwritten) */
             if (step_kernel) {
-                _Pragma("omp for schedule(static)")
+#pragma omp for schedule(static)
                 for (int d = 0; d < D; d++) transpose_whh(p->w_hh[l * D + d], GH, H, wtbuf + (size_t)d * H * GH);
             }
-            _Pragma("omp for schedule(static)")
+#pragma omp for schedule(static)
             for (long t = 0; t < D * groups; t++) {
                 const int d = (int)(t / groups), gi = (int)(t % groups);
                 const int b0 = (int)((long)n * gi / groups), nb = (int)((long)n * (gi + 1) / groups) - b0;
