@@ -220,51 +220,57 @@ __attribute__((target("avx512f,prfchw"))) static void dw_row_avx512(const float 
         dw_row_avx512_body(rows, kys, nrows, wk, bias, w, p, wo, relu, out);
 }
 
-void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight, const float *bias,
-                       const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
+/* y's plane pc (item pc / cout, channel pc % cout) = relu(bias + depthwise conv of x); row is
+ * the calling thread's scratch slice (one output row, for a fused pool). */
+static void dw_plane(const float *x, int h, int w, const float *weight, const float *bias,
+                     const ac_conv_params *p, int relu, float *y, long pc, int vec, float *row)
 {
     const int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
     const int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
     const int mult = p->cout / p->cin, pw = p->pool_w;
     const int Y = pw > 0 ? wo / pw : ho * wo; /* values stored per channel of y */
+    const float *rows[AC_DEPTHWISE_MAX_KH];
+    int kys[AC_DEPTHWISE_MAX_KH];
+    const int b = (int)(pc / p->cout), o = (int)(pc % p->cout);
+    const float *in = x + ((size_t)b * p->cin + (size_t)(o / mult)) * h * w;
+    const float *wk = weight + (size_t)o * p->kh * p->kw;
+    const float bv = bias ? bias[o] : 0.f;
+    float *out = y + (size_t)pc * Y;
+    for (int oy = 0; oy < ho; oy++) {
+        int nrows = 0;
+        for (int ky = 0; ky < p->kh; ky++) {
+            const int iy = oy * p->sh - p->pad_t + ky * p->dh;
+            if (iy < 0 || iy >= h) continue;
+            rows[nrows] = in + (size_t)iy * w;
+            kys[nrows++] = ky;
+        }
+        float *dst = pw > 0 ? row : out + (size_t)oy * wo;
+        if (vec)
+            dw_row_avx512(rows, kys, nrows, wk, bv, w, p, wo, relu, dst);
+        else
+            dw_row(rows, kys, nrows, wk, bv, w, p, wo, relu, dst);
+        if (pw > 0) /* one-row output: max over whole windows, the tail dropped */
+            for (int j = 0; j < wo / pw; j++) {
+                float m = row[j * pw];
+                for (int i = 1; i < pw; i++) m = row[j * pw + i] > m ? row[j * pw + i] : m;
+                out[j] = m;
+            }
+    }
+}
+
+void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight, const float *bias,
+                       const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
+{
+    const int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
+    const int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
     const long planes = (long)n * p->cout;
     const size_t slice = ac_conv_depthwise_scratch(p, h, w);
     const int nt = ac_ops_team(threads, planes, (double)planes * ho * wo * p->kh * p->kw);
     const int vec = ac_ops_direct() && p->sw == 1 && (p->kw - 1) * p->dw <= 16;
-/* a region even for one thread: its `omp for` must not be orphaned (an orphaned
-     * worksharing loop on a thread that has led teams before hung in libgomp) */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        float *row = scratch + slice * (size_t)omp_get_thread_num();
-        const float *rows[AC_DEPTHWISE_MAX_KH];
-        int kys[AC_DEPTHWISE_MAX_KH];
-#pragma omp for schedule(static)
-        for (long pc = 0; pc < planes; pc++) {
-            const int b = (int)(pc / p->cout), o = (int)(pc % p->cout);
-            const float *in = x + ((size_t)b * p->cin + (size_t)(o / mult)) * h * w;
-            const float *wk = weight + (size_t)o * p->kh * p->kw;
-            const float bv = bias ? bias[o] : 0.f;
-            float *out = y + (size_t)pc * Y;
-            for (int oy = 0; oy < ho; oy++) {
-                int nrows = 0;
-                for (int ky = 0; ky < p->kh; ky++) {
-                    const int iy = oy * p->sh - p->pad_t + ky * p->dh;
-                    if (iy < 0 || iy >= h) continue;
-                    rows[nrows] = in + (size_t)iy * w;
-                    kys[nrows++] = ky;
-                }
-                float *dst = pw > 0 ? row : out + (size_t)oy * wo;
-                if (vec)
-                    dw_row_avx512(rows, kys, nrows, wk, bv, w, p, wo, relu, dst);
-                else
-                    dw_row(rows, kys, nrows, wk, bv, w, p, wo, relu, dst);
-                if (pw > 0) /* one-row output: max over whole windows, the tail dropped */
-                    for (int j = 0; j < wo / pw; j++) {
-                        float m = row[j * pw];
-                        for (int i = 1; i < pw; i++) m = row[j * pw + i] > m ? row[j * pw + i] : m;
-                        out[j] = m;
-                    }
-            }
-        }
-    }
+    /* planes in static blocks, as `omp parallel for` would; no region for one thread */
+    AC_PARALLEL_FOR(nt, schedule(static),
+        for (long pc = 0; pc < planes; pc++)
+            dw_plane(x, h, w, weight, bias, p, relu, y, pc, vec,
+                     scratch + slice * (size_t)omp_get_thread_num());
+    );
 }

@@ -301,6 +301,116 @@ const char *ac_linear_kernel(const ac_matrix *W, int n)
     return W->dtype == AC_F32 ? "sgemm" : "dequant+sgemm";
 }
 
+/* One convolution task, and what all tasks share: batch item b, group g, chunk c of the
+ * positions. Built once by ac_conv2d, read by every thread (never written). */
+typedef struct {
+    const float *x, *weight, *bias;
+    const ac_conv_params *p;
+    float *y;
+    int h, w, ho, wo, relu;
+    int G, cin_g, cout_g, pw, P, Y, K, cols, nchunks;
+    int by_rows, pointwise, bf16;
+    size_t bf16_group, front;
+    ac_conv_direct_kind direct;
+} conv2d_job;
+
+/* Computes task t of job J (chunk t % nchunks of group t / nchunks % G of item
+ * t / (G * nchunks)). col is the calling thread's scratch slice; *packed_group names the
+ * group whose weights the channel kernel last packed into it (-1: none). */
+static void conv2d_task(const conv2d_job *J, long t, float *col, int *packed_group)
+{
+    const ac_conv_params *p = J->p;
+    const float *x = J->x, *weight = J->weight, *bias = J->bias;
+    float *y = J->y;
+    const int h = J->h, w = J->w, ho = J->ho, wo = J->wo, relu = J->relu;
+    const int G = J->G, cin_g = J->cin_g, cout_g = J->cout_g, pw = J->pw, P = J->P, Y = J->Y;
+    const int K = J->K, cols = J->cols, nchunks = J->nchunks;
+    const int by_rows = J->by_rows, pointwise = J->pointwise, bf16 = J->bf16;
+    const size_t bf16_group = J->bf16_group, front = J->front;
+    const ac_conv_direct_kind direct = J->direct;
+    int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
+    int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
+    const float *xg = x + ((size_t)b * p->cin + (size_t)g * cin_g) * h * w;
+    float *yg = y + ((size_t)b * p->cout + (size_t)g * cout_g) * Y;
+    const float *wg = weight + (size_t)g * cout_g * K;
+    /* with a fused pool the conv writes a chunk buffer after the front, else y itself */
+    float *dst = pw > 0 ? col + front : yg + p0;
+    const int ld = pw > 0 ? cw : P;
+    const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
+    if (direct != AC_DIRECT_NONE) { /* dst[cout_g, cw] = relu(bg + conv(wg, xg) at p0..) */
+        if (direct == AC_DIRECT_TIME) { /* output row by output row (2-D: whole rows) */
+            const ac_direct_geom geom = {cin_g, p->kh, p->kw, h * w, w, p->dw};
+            for (int q = p0; q < p0 + cw; q += wo - q % wo) {
+                int oy = q / wo, ox = q % wo, seg = wo - ox < p0 + cw - q ? wo - ox : p0 + cw - q;
+                ac_conv_direct_rows(xg + (size_t)oy * w + ox, &geom, wg, bg, relu, cout_g, seg,
+                                    dst + (q - p0), ld);
+            }
+        } else {
+            const float *pk = p->packed ? p->packed + (size_t)g * ac_conv_direct_packed_floats(cout_g, cin_g, p->kw) : col;
+            if (!p->packed && *packed_group != g) ac_conv_direct_pack(wg, cout_g, cin_g, p->kw, col);
+            *packed_group = g;
+            ac_conv_direct_cols(xg + (size_t)p0 * p->sw, w, p->sw, pk, bg, relu, cout_g, cin_g,
+                                p->kw, cw, pw, pw > 0 ? yg + p0 / pw : dst, pw > 0 ? Y : ld);
+            return;
+        }
+        if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
+        return;
+    }
+    if (bf16) { /* dst[cout_g, cw] = relu(bg + bf16(wg) . bf16(rows of B)) */
+        uintptr_t at = (uintptr_t)(col + conv_before_bf16(p, cols));
+        const float **brow = (const float **)((at + 63) & ~(uintptr_t)63);
+        uint16_t *bscratch = (uint16_t *)(brow + K);
+        if (bf16_shift(p, h)) { /* no B at all */
+            const int ldx = bf16_row(p, cw), have = w - p0 < ldx ? w - p0 : ldx;
+            for (int ci = 0; ci < cin_g; ci++) {
+                uint16_t *xr = bscratch + (size_t)ci * ldx;
+                ac_bf16_convert(xg + (size_t)ci * w + p0, have, xr);
+                memset(xr + have, 0, sizeof(uint16_t) * (size_t)(ldx - have));
+            }
+            ac_conv1d_bf16(cout_g, cw, cin_g, p->kw, p->bf16 + (size_t)g * bf16_group, bscratch, ldx,
+                           dst, ld, bg, relu);
+        } else {
+        if (shifted_rows(p, h)) { /* row (ci, kx) of B is the input row, shifted */
+            for (int ci = 0; ci < cin_g; ci++)
+                for (int kx = 0; kx < p->kw; kx++)
+                    brow[ci * p->kw + kx] = xg + (size_t)ci * w + p0 + kx * p->dw;
+        } else if (is_pointwise(p)) {
+            for (int k = 0; k < K; k++) brow[k] = xg + (size_t)k * h * w + p0;
+        } else {
+            im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
+            for (int k = 0; k < K; k++) brow[k] = col + (size_t)k * cw;
+        }
+        ac_gemm_bf16(cout_g, cw, K, p->bf16 + (size_t)g * bf16_group, brow, dst, ld, bg, relu, bscratch);
+        }
+        if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
+        return;
+    }
+    if (pointwise) { /* dst[cout_g, cw] = wg[cout_g, cin_g] . xg[cin_g, p0 .. p0 + cw] */
+        ac_sgemm(0, cout_g, cw, K, wg, K, xg + p0, h * w, dst, ld);
+    } else if (by_rows) { /* dst[cout_g, cw] = wg[cout_g, K] . rows[cw, K]^T */
+        im2row_chunk(xg, w, p, p0, cw, col);
+        ac_sgemm(1, cout_g, cw, K, wg, K, col, K, dst, ld);
+    } else { /* dst[cout_g, cw] (row stride ld) = wg[cout_g, K] . col[K, cw] */
+        im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
+        ac_sgemm(0, cout_g, cw, K, wg, K, col, cw, dst, ld);
+    }
+    for (int o = 0; o < cout_g; o++) {
+        float bv = bg ? bg[o] : 0.f, *r = dst + (size_t)o * ld;
+        if (relu)
+            for (int j = 0; j < cw; j++) r[j] = r[j] + bv > 0.f ? r[j] + bv : 0.f;
+        else if (bias)
+            for (int j = 0; j < cw; j++) r[j] += bv;
+        if (pw > 0) { /* max over each window of pw outputs (relu and max commute) */
+            float *out = yg + (size_t)o * Y + p0 / pw;
+            for (int j = 0; j < cw / pw; j++) {
+                float m = r[j * pw];
+                for (int i = 1; i < pw; i++) m = r[j * pw + i] > m ? r[j * pw + i] : m;
+                out[j] = m;
+            }
+        }
+    }
+}
+
 void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
                const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
 {
@@ -335,96 +445,19 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
                                                                            : AC_DIRECT_NONE;
     const size_t front = conv_front(p, cols);
 
-/* a region even for one thread: its `omp for` must not be orphaned (an orphaned
-     * worksharing loop on a thread that has led teams before hung in libgomp) */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-    float *col = scratch + slice * (size_t)omp_get_thread_num();
-    int packed_group = -1; /* group whose weights the channel kernel has packed into col */
-#pragma omp for schedule(dynamic, 1)
-    for (long t = 0; t < tasks; t++) {
-        int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
-        int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
-        const float *xg = x + ((size_t)b * p->cin + (size_t)g * cin_g) * h * w;
-        float *yg = y + ((size_t)b * p->cout + (size_t)g * cout_g) * Y;
-        const float *wg = weight + (size_t)g * cout_g * K;
-        /* with a fused pool the conv writes a chunk buffer after the front, else y itself */
-        float *dst = pw > 0 ? col + front : yg + p0;
-        const int ld = pw > 0 ? cw : P;
-        const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
-        if (direct != AC_DIRECT_NONE) { /* dst[cout_g, cw] = relu(bg + conv(wg, xg) at p0..) */
-            if (direct == AC_DIRECT_TIME) { /* output row by output row (2-D: whole rows) */
-                const ac_direct_geom geom = {cin_g, p->kh, p->kw, h * w, w, p->dw};
-                for (int q = p0; q < p0 + cw; q += wo - q % wo) {
-                    int oy = q / wo, ox = q % wo, seg = wo - ox < p0 + cw - q ? wo - ox : p0 + cw - q;
-                    ac_conv_direct_rows(xg + (size_t)oy * w + ox, &geom, wg, bg, relu, cout_g, seg,
-                                        dst + (q - p0), ld);
-                }
-            } else {
-                const float *pk = p->packed ? p->packed + (size_t)g * ac_conv_direct_packed_floats(cout_g, cin_g, p->kw) : col;
-                if (!p->packed && packed_group != g) ac_conv_direct_pack(wg, cout_g, cin_g, p->kw, col);
-                packed_group = g;
-                ac_conv_direct_cols(xg + (size_t)p0 * p->sw, w, p->sw, pk, bg, relu, cout_g, cin_g,
-                                    p->kw, cw, pw, pw > 0 ? yg + p0 / pw : dst, pw > 0 ? Y : ld);
-                continue;
-            }
-            if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
-            continue;
-        }
-        if (bf16) { /* dst[cout_g, cw] = relu(bg + bf16(wg) . bf16(rows of B)) */
-            uintptr_t at = (uintptr_t)(col + conv_before_bf16(p, cols));
-            const float **brow = (const float **)((at + 63) & ~(uintptr_t)63);
-            uint16_t *bscratch = (uint16_t *)(brow + K);
-            if (bf16_shift(p, h)) { /* no B at all */
-                const int ldx = bf16_row(p, cw), have = w - p0 < ldx ? w - p0 : ldx;
-                for (int ci = 0; ci < cin_g; ci++) {
-                    uint16_t *xr = bscratch + (size_t)ci * ldx;
-                    ac_bf16_convert(xg + (size_t)ci * w + p0, have, xr);
-                    memset(xr + have, 0, sizeof(uint16_t) * (size_t)(ldx - have));
-                }
-                ac_conv1d_bf16(cout_g, cw, cin_g, p->kw, p->bf16 + (size_t)g * bf16_group, bscratch, ldx,
-                               dst, ld, bg, relu);
-            } else {
-            if (shifted_rows(p, h)) { /* row (ci, kx) of B is the input row, shifted */
-                for (int ci = 0; ci < cin_g; ci++)
-                    for (int kx = 0; kx < p->kw; kx++)
-                        brow[ci * p->kw + kx] = xg + (size_t)ci * w + p0 + kx * p->dw;
-            } else if (is_pointwise(p)) {
-                for (int k = 0; k < K; k++) brow[k] = xg + (size_t)k * h * w + p0;
-            } else {
-                im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
-                for (int k = 0; k < K; k++) brow[k] = col + (size_t)k * cw;
-            }
-            ac_gemm_bf16(cout_g, cw, K, p->bf16 + (size_t)g * bf16_group, brow, dst, ld, bg, relu, bscratch);
-            }
-            if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
-            continue;
-        }
-        if (pointwise) { /* dst[cout_g, cw] = wg[cout_g, cin_g] . xg[cin_g, p0 .. p0 + cw] */
-            ac_sgemm(0, cout_g, cw, K, wg, K, xg + p0, h * w, dst, ld);
-        } else if (by_rows) { /* dst[cout_g, cw] = wg[cout_g, K] . rows[cw, K]^T */
-            im2row_chunk(xg, w, p, p0, cw, col);
-            ac_sgemm(1, cout_g, cw, K, wg, K, col, K, dst, ld);
-        } else { /* dst[cout_g, cw] (row stride ld) = wg[cout_g, K] . col[K, cw] */
-            im2col_chunk(xg, h, w, p, ho, wo, p0, cw, col);
-            ac_sgemm(0, cout_g, cw, K, wg, K, col, cw, dst, ld);
-        }
-        for (int o = 0; o < cout_g; o++) {
-            float bv = bg ? bg[o] : 0.f, *r = dst + (size_t)o * ld;
-            if (relu)
-                for (int j = 0; j < cw; j++) r[j] = r[j] + bv > 0.f ? r[j] + bv : 0.f;
-            else if (bias)
-                for (int j = 0; j < cw; j++) r[j] += bv;
-            if (pw > 0) { /* max over each window of pw outputs (relu and max commute) */
-                float *out = yg + (size_t)o * Y + p0 / pw;
-                for (int j = 0; j < cw / pw; j++) {
-                    float m = r[j * pw];
-                    for (int i = 1; i < pw; i++) m = r[j * pw + i] > m ? r[j * pw + i] : m;
-                    out[j] = m;
-                }
-            }
-        }
+    const conv2d_job J = {x, weight, bias, p, y, h, w, ho, wo, relu, G, cin_g, cout_g, pw, P, Y, K, cols,
+                          nchunks, by_rows, pointwise, bf16, bf16_group, front, direct};
+    if (nt == 1) { /* no OpenMP region: see ops_team.h */
+        int packed_group = -1;
+        for (long t = 0; t < tasks; t++) conv2d_task(&J, t, scratch, &packed_group);
+        return;
     }
+#pragma omp parallel num_threads(nt)
+    {
+        float *col = scratch + slice * (size_t)omp_get_thread_num();
+        int packed_group = -1;
+#pragma omp for schedule(dynamic, 1)
+        for (long t = 0; t < tasks; t++) conv2d_task(&J, t, col, &packed_group);
     }
 }
 

@@ -4,10 +4,12 @@
  * are shared with other processes, so small layers (M5 at batch 1) run on the calling thread
  * alone, and loops without a worksharing construct outside OpenMP altogether
  * (AC_PARALLEL_FOR): libgomp builds a team even for a region whose if() clause is false
- * (1.2 us per region on an idle machine, 2-5 us on a busy one). A region whose body holds
- * an `omp for` (conv2d, depthwise, RNN) keeps its region even for one thread: run outside
- * any region, that loop is orphaned, and an orphaned worksharing loop on a thread that had
- * led teams before hung in libgomp (a stream job on the scheduler's thread, under ASan).
+ * (1.2 us per region on an idle machine, 2-5 us on a busy one). A kernel whose region holds
+ * an `omp for` must not simply drop the region for one thread: the loop would then be
+ * orphaned, and an orphaned worksharing loop on a thread that had led teams before hung in
+ * libgomp (a stream job on the scheduler's thread, under ASan). So conv2d puts its task in a
+ * function that a plain loop calls for one thread and an `omp for` for more; the RNN, whose
+ * region holds several loops with barriers between them, keeps its region.
  * Pure functions and macros; any thread may use them.
  */
 #ifndef AC_OPS_TEAM_H
