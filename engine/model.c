@@ -295,6 +295,8 @@ const char *ac_model_layer_kernel(const ac_model *m, int i, int batch)
     const ac_graph *g = &m->graph;
     const ac_node *nd = &g->nodes[g->steps[i].node];
     ac_shape in = nd->n_in && nd->in[0] >= 0 ? g->nodes[nd->in[0]].out : g->input;
+    if (ac_graph_chain_here(g, i)) return "in next step"; /* ac_conv2d_chain */
+    if (ac_graph_chain_here(g, i - 1)) return "direct-chain";
     if (nd->op == AC_OP_CONV) return ac_conv2d_kernel(&nd->conv, in.h, in.w);
     if (nd->op == AC_OP_LINEAR) {
         int rows = (int)(ac_shape_numel(in) / (size_t)nd->matrix.cols) * batch;
@@ -479,7 +481,12 @@ static void run_slice(const ac_model *m, ac_workspace *ws, const float *x, int b
         const float *in[AC_MAX_INPUTS];
         for (int j = 0; j < nd->n_in; j++) in[j] = slice_of(ws, s->in_slot[j], nd->in[j], x, b0);
         double t0 = timing ? omp_get_wtime() : 0;
-        ac_exec_step(g, k, in, (float *)slice_of(ws, s->slot, s->node, x, b0), &ec);
+        if (ac_graph_chain_here(g, k)) { /* k and k + 1 as one; the time goes to k + 1 */
+            k++;
+            ac_exec_chain(g, k - 1, in[0], (float *)slice_of(ws, g->steps[k].slot, g->steps[k].node, x, b0), &ec);
+        } else {
+            ac_exec_step(g, k, in, (float *)slice_of(ws, s->slot, s->node, x, b0), &ec);
+        }
         if (timing) ws->layer_s[k] += omp_get_wtime() - t0;
     }
     const int r = ac_graph_root(g, g->output);
@@ -523,6 +530,13 @@ static ac_status run_steps(const ac_model *m, ac_workspace *ws, const float *x, 
         for (int j = 0; j < nd->n_in; j++) in[j] = value_ptr(ws, s->in_slot[j], nd->in[j], x);
         ec.unfused = k == unfused_at;
         double t0 = omp_get_wtime();
+        if (!fn && unfused_at < 0 && k + 1 < upto && ac_graph_chain_here(g, k)) {
+            /* k and k + 1 as one (a pass that reports no node values); the time goes to k + 1 */
+            k++;
+            ac_exec_chain(g, k - 1, in[0], ws->slot[g->steps[k].slot], &ec);
+            ws->layer_s[k] += omp_get_wtime() - t0;
+            continue;
+        }
         ac_exec_step(g, k, in, ws->slot[s->slot], &ec);
         ws->layer_s[k] += omp_get_wtime() - t0; /* ~20 ns; steps take microseconds or more */
         if (fn) {

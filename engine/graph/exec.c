@@ -25,6 +25,22 @@ void ac_dims4(ac_shape s, int batch, int out[4])
     for (int i = 0; i < r; i++) out[4 - r + i] = d[i];
 }
 
+int ac_graph_chain_here(const ac_graph *g, int k)
+{
+    if (k < 0 || k + 1 >= g->n_steps || !g->steps[k].chained) return 0;
+    const ac_node *a = &g->nodes[g->steps[k].node], *b = &g->nodes[g->steps[k + 1].node];
+    const ac_shape x = a->n_in ? in_shape(g, a, 0) : g->input;
+    return ac_conv2d_chain_fits(&a->conv, x.h, x.w, &b->conv);
+}
+
+void ac_exec_chain(const ac_graph *g, int k, const float *x, float *out, const struct ac_exec_ctx *ctx)
+{
+    const ac_node *a = &g->nodes[g->steps[k].node], *b = &g->nodes[g->steps[k + 1].node];
+    const ac_shape xs = a->n_in ? in_shape(g, a, 0) : g->input;
+    const ac_conv_layer la = {&a->conv, a->weight, a->bias, a->relu}, lb = {&b->conv, b->weight, b->bias, b->relu};
+    ac_conv2d_chain(x, ctx->n, xs.h, xs.w, &la, &lb, out, ctx->scratch, ctx->threads);
+}
+
 void ac_exec_step(const ac_graph *g, int k, const float *const *in, float *out,
                   const struct ac_exec_ctx *ctx)
 {

@@ -111,6 +111,9 @@ typedef struct ac_step {
     int node;                /* index into nodes */
     int slot;                /* workspace buffer holding the output */
     int in_slot[AC_MAX_INPUTS]; /* per input: slot, AC_SLOT_INPUT, or AC_SLOT_CONST */
+    int chained;             /* a one-row conv read only by the next step, a conv whose shapes
+                                let the two run as one (ac_conv2d_chain_shape): a plain pass
+                                does so where ac_graph_chain_here says (model.c) */
 } ac_step;
 #define AC_SLOT_INPUT (-1)
 #define AC_SLOT_CONST (-2)
@@ -178,5 +181,10 @@ struct ac_exec_ctx {
 };
 void ac_exec_step(const ac_graph *g, int k, const float *const *in, float *out,
                   const struct ac_exec_ctx *ctx);
+/* Whether steps k and k + 1 run as one chain now (k chained, and both convs on the direct
+ * kernel with the current settings: ac_conv2d_chain_fits). */
+int ac_graph_chain_here(const ac_graph *g, int k);
+/* Steps k and k + 1 as one (ac_conv2d_chain): x is step k's input, out step k + 1's output. */
+void ac_exec_chain(const ac_graph *g, int k, const float *x, float *out, const struct ac_exec_ctx *ctx);
 
 #endif

@@ -136,6 +136,21 @@ ac_status ac_graph_plan(ac_graph *g, char *err)
         }
         if (scratch > g->max_scratch) g->max_scratch = scratch;
     }
+    /* chains: a one-row conv whose only reader is the next step's conv (EnvNet conv1 -> conv2) */
+    for (int k = 0; k + 1 < g->n_steps; k++) {
+        const int ai = g->steps[k].node;
+        const ac_node *a = &g->nodes[ai], *b = &g->nodes[g->steps[k + 1].node];
+        if (a->op != AC_OP_CONV || b->op != AC_OP_CONV || b->n_in != 1 || b->in[0] < 0 ||
+            ac_graph_root(g, b->in[0]) != ai || last_use[ai] != k + 1)
+            continue;
+        const ac_shape x = a->n_in ? input_shape(g, a, 0) : g->input, bx = input_shape(g, b, 0);
+        if (bx.c != a->out.c || bx.h != a->out.h || bx.w != a->out.w ||
+            !ac_conv2d_chain_shape(&a->conv, x.h, x.w, &b->conv))
+            continue;
+        g->steps[k].chained = 1;
+        size_t scratch = ac_conv2d_chain_scratch(&a->conv, x.h, x.w, &b->conv);
+        if (scratch > g->max_scratch) g->max_scratch = scratch;
+    }
 out:
     free(slot_of);
     free(last_use);

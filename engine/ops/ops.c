@@ -312,6 +312,9 @@ typedef struct {
     int by_rows, pointwise, bf16;
     size_t bf16_group, front;
     ac_conv_direct_kind direct;
+    const ac_conv_layer *pre; /* the chain's first layer (ac_conv2d_chain), else NULL */
+    const float *pre_x;       /* its input [n, pre.cin, 1, pre_w] */
+    int pre_w;
 } conv2d_job;
 
 /* Computes task t of job J (chunk t % nchunks of group t / nchunks % G of item
@@ -330,13 +333,25 @@ static void conv2d_task(const conv2d_job *J, long t, float *col, int *packed_gro
     const ac_conv_direct_kind direct = J->direct;
     int b = (int)(t / ((long)G * nchunks)), g = (int)(t / nchunks % G), c = (int)(t % nchunks);
     int p0 = c * cols, cw = P - p0 < cols ? P - p0 : cols;
-    const float *xg = x + ((size_t)b * p->cin + (size_t)g * cin_g) * h * w;
+    const float *xg = x ? x + ((size_t)b * p->cin + (size_t)g * cin_g) * h * w : NULL; /* NULL: a chain */
     float *yg = y + ((size_t)b * p->cout + (size_t)g * cout_g) * Y;
     const float *wg = weight + (size_t)g * cout_g * K;
     /* with a fused pool the conv writes a chunk buffer after the front, else y itself */
     float *dst = pw > 0 ? col + front : yg + p0;
     const int ld = pw > 0 ? cw : P;
     const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
+    if (J->pre) { /* the chain: the first layer's rows that this chunk reads, then this layer */
+        const ac_conv_params *a = J->pre->p;
+        const int span = cw + (p->kw - 1) * p->dw;          /* columns of a's output read */
+        float *rows = col + conv_before_bf16(p, cols);      /* [cin_g, span] */
+        const ac_direct_geom ga = {a->cin, 1, a->kw, J->pre_w, J->pre_w, a->dw};
+        ac_conv_direct_rows(J->pre_x + (size_t)b * a->cin * J->pre_w + p0, &ga, J->pre->weight,
+                            J->pre->bias, J->pre->relu, a->cout, span, rows, span);
+        const ac_direct_geom gb = {cin_g, 1, p->kw, span, span, p->dw};
+        ac_conv_direct_rows(rows, &gb, wg, bg, relu, cout_g, cw, dst, ld);
+        if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
+        return;
+    }
     if (direct != AC_DIRECT_NONE) { /* dst[cout_g, cw] = relu(bg + conv(wg, xg) at p0..) */
         if (direct == AC_DIRECT_TIME) { /* output row by output row (2-D: whole rows) */
             const ac_direct_geom geom = {cin_g, p->kh, p->kw, h * w, w, p->dw};
@@ -411,14 +426,13 @@ static void conv2d_task(const conv2d_job *J, long t, float *col, int *packed_gro
     }
 }
 
-void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
-               const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
+/* Fills J for ac_conv2d(x, n, h, w, ...) with kernel `kernel` (not depthwise): the chunking
+ * of the positions and what every task shares. -> the number of tasks; *nt: threads worth
+ * starting for them. */
+static long conv2d_setup(conv2d_job *J, ac_conv_kernel kernel, const float *x, int n, int h, int w,
+                         const float *weight, const float *bias, const ac_conv_params *p, int relu,
+                         float *y, int threads, int *nt)
 {
-    const ac_conv_kernel kernel = conv_kernel(p, h, w);
-    if (kernel == AC_CONV_DEPTHWISE) {
-        ac_conv_depthwise(x, n, h, w, weight, bias, p, relu, y, scratch, threads);
-        return;
-    }
     const int ho = ac_out_size(h, p->kh, p->sh, p->dh, p->pad_t, p->pad_b);
     const int wo = ac_out_size(w, p->kw, p->sw, p->dw, p->pad_l, p->pad_r);
     const int G = p->groups, cin_g = p->cin / G, cout_g = p->cout / G, pw = p->pool_w;
@@ -435,21 +449,26 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
     }
     const int nchunks = (P + cols - 1) / cols;
     const long tasks = (long)n * G * nchunks;
-    const size_t slice = ac_conv2d_scratch(p, h, w);
-    const int nt = team(threads, tasks, work);
-    const int by_rows = kernel == AC_CONV_IM2ROW, pointwise = kernel == AC_CONV_POINTWISE;
+    *nt = team(threads, tasks, work);
     const int bf16 = kernel == AC_CONV_BF16;
-    const size_t bf16_group = bf16 ? ac_bf16_packed_size(cout_g, K) : 0;
-    const ac_conv_direct_kind direct = kernel == AC_CONV_DIRECT_TIME       ? AC_DIRECT_TIME
-                                       : kernel == AC_CONV_DIRECT_CHANNELS ? AC_DIRECT_CHANNELS
-                                                                           : AC_DIRECT_NONE;
-    const size_t front = conv_front(p, cols);
+    *J = (conv2d_job){
+        .x = x, .weight = weight, .bias = bias, .p = p, .y = y, .h = h, .w = w, .ho = ho, .wo = wo,
+        .relu = relu, .G = G, .cin_g = cin_g, .cout_g = cout_g, .pw = pw, .P = P, .Y = Y, .K = K,
+        .cols = cols, .nchunks = nchunks, .by_rows = kernel == AC_CONV_IM2ROW,
+        .pointwise = kernel == AC_CONV_POINTWISE, .bf16 = bf16,
+        .bf16_group = bf16 ? ac_bf16_packed_size(cout_g, K) : 0, .front = conv_front(p, cols),
+        .direct = kernel == AC_CONV_DIRECT_TIME       ? AC_DIRECT_TIME
+                  : kernel == AC_CONV_DIRECT_CHANNELS ? AC_DIRECT_CHANNELS
+                                                      : AC_DIRECT_NONE};
+    return tasks;
+}
 
-    const conv2d_job J = {x, weight, bias, p, y, h, w, ho, wo, relu, G, cin_g, cout_g, pw, P, Y, K, cols,
-                          nchunks, by_rows, pointwise, bf16, bf16_group, front, direct};
+/* Runs the tasks of J on nt threads, each with its slice of `slice` floats of scratch. */
+static void conv2d_run(const conv2d_job *J, long tasks, int nt, float *scratch, size_t slice)
+{
     if (nt == 1) { /* no OpenMP region: see ops_team.h */
         int packed_group = -1;
-        for (long t = 0; t < tasks; t++) conv2d_task(&J, t, scratch, &packed_group);
+        for (long t = 0; t < tasks; t++) conv2d_task(J, t, scratch, &packed_group);
         return;
     }
 #pragma omp parallel num_threads(nt)
@@ -457,8 +476,65 @@ void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const f
         float *col = scratch + slice * (size_t)omp_get_thread_num();
         int packed_group = -1;
 #pragma omp for schedule(dynamic, 1)
-        for (long t = 0; t < tasks; t++) conv2d_task(&J, t, col, &packed_group);
+        for (long t = 0; t < tasks; t++) conv2d_task(J, t, col, &packed_group);
     }
+}
+
+void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
+               const ac_conv_params *p, int relu, float *y, float *scratch, int threads)
+{
+    const ac_conv_kernel kernel = conv_kernel(p, h, w);
+    if (kernel == AC_CONV_DEPTHWISE) {
+        ac_conv_depthwise(x, n, h, w, weight, bias, p, relu, y, scratch, threads);
+        return;
+    }
+    conv2d_job J;
+    int nt;
+    const long tasks = conv2d_setup(&J, kernel, x, n, h, w, weight, bias, p, relu, y, threads, &nt);
+    conv2d_run(&J, tasks, nt, scratch, ac_conv2d_scratch(p, h, w));
+}
+
+/* Width of the first layer's output row: the second layer's input width. */
+static int chain_width(const ac_conv_params *a, int w)
+{
+    return ac_out_size(w, a->kw, a->sw, a->dw, a->pad_l, a->pad_r);
+}
+
+int ac_conv2d_chain_shape(const ac_conv_params *a, int h, int w, const ac_conv_params *b)
+{
+    if (h != 1 || a->kh != 1 || b->kh != 1 || a->groups != 1 || b->groups != 1 || a->pool_w ||
+        b->cin != a->cout)
+        return 0;
+    const int wb = chain_width(a, w);
+    return wb > 0 && ac_conv_direct_choose(a, 1, w) == AC_DIRECT_TIME &&
+           ac_conv_direct_choose(b, 1, wb) == AC_DIRECT_TIME;
+}
+
+int ac_conv2d_chain_fits(const ac_conv_params *a, int h, int w, const ac_conv_params *b)
+{
+    return ac_conv2d_chain_shape(a, h, w, b) && conv_kernel(a, 1, w) == AC_CONV_DIRECT_TIME &&
+           conv_kernel(b, 1, chain_width(a, w)) == AC_CONV_DIRECT_TIME;
+}
+
+size_t ac_conv2d_chain_scratch(const ac_conv_params *a, int h, int w, const ac_conv_params *b)
+{
+    (void)h;
+    const int wb = chain_width(a, w), wo = ac_out_size(wb, b->kw, b->sw, b->dw, b->pad_l, b->pad_r);
+    const int cols = chunk_cols(b, 1, wb, conv_positions(b, 1, wo), NULL);
+    /* b's own slice (its pool's chunk after the front), then a's rows [b.cin, span] */
+    return ac_conv2d_scratch(b, 1, wb) + (size_t)b->cin * (cols + (size_t)(b->kw - 1) * b->dw);
+}
+
+void ac_conv2d_chain(const float *x, int n, int h, int w, const ac_conv_layer *a, const ac_conv_layer *b,
+                     float *y, float *scratch, int threads)
+{
+    const int wb = chain_width(a->p, w);
+    conv2d_job J;
+    int nt;
+    const long tasks = conv2d_setup(&J, AC_CONV_DIRECT_TIME, NULL, n, 1, wb, b->weight, b->bias, b->p,
+                                    b->relu, y, threads, &nt);
+    J.pre = a, J.pre_x = x, J.pre_w = w;
+    conv2d_run(&J, tasks, nt, scratch, ac_conv2d_chain_scratch(a->p, h, w, b->p));
 }
 
 /* Max pool of one [h, w] plane without padding: row by row, a running maximum over the

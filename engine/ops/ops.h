@@ -102,6 +102,31 @@ size_t ac_conv2d_scratch(const ac_conv_params *p, int h, int w);
 void ac_conv2d(const float *x, int n, int h, int w, const float *weight, const float *bias,
                const ac_conv_params *p, int relu, float *y, float *scratch, int threads);
 
+/* One convolution layer as its step holds it: params, weight [cout, cin/groups, kh, kw],
+ * bias [cout] or NULL, and whether ReLU follows. */
+typedef struct ac_conv_layer {
+    const ac_conv_params *p;
+    const float *weight, *bias;
+    int relu;
+} ac_conv_layer;
+
+/* Two one-row convolutions in a row, y = b(a(x)) (EnvNet's conv1 -> conv2), as one pass in
+ * which a's output never reaches memory: each of b's tasks (an item, a chunk of its
+ * positions) first computes the span of a's output rows that it reads into its scratch slice
+ * (b.cin x (chunk + (b.kw - 1) b.dw) floats, in L2), then b from there. The unchained pair
+ * writes and rereads a's whole output (EnvNet at batch 10: 38 MB).
+ * ac_conv2d_chain_shape: the shapes allow it (x [n, a.cin, 1, w], kh 1, groups 1, a without
+ * a fused pool, both on the time-vectorised direct kernel's geometry); checked once, at
+ * planning. ac_conv2d_chain_fits: and both layers run on that kernel now (it depends on
+ * ac_ops_direct() and BF16 compute), so the chain gives ac_conv2d's results bit for bit.
+ * x: [n, a.cin, 1, w]; y: as ac_conv2d(b) on a's output; scratch: threads *
+ * ac_conv2d_chain_scratch floats. */
+int ac_conv2d_chain_shape(const ac_conv_params *a, int h, int w, const ac_conv_params *b);
+int ac_conv2d_chain_fits(const ac_conv_params *a, int h, int w, const ac_conv_params *b);
+size_t ac_conv2d_chain_scratch(const ac_conv_params *a, int h, int w, const ac_conv_params *b);
+void ac_conv2d_chain(const float *x, int n, int h, int w, const ac_conv_layer *a, const ac_conv_layer *b,
+                     float *y, float *scratch, int threads);
+
 /* A 1-D convolution (groups 1) of one item over a short run of frames, for the stream
  * executor (conv_frames.c): x [cin, w] already padded, wt [cin, kw, cout] from
  * ac_conv1d_frames_pack (weight [cout, cin, 1, kw]), y [cout, wo / pool_w] (pool_w 0: wo);

@@ -131,7 +131,13 @@ int cli_bench(int argc, char **argv)
             ac_layer_info L;
             ac_model_layer_info(m, l, &L);
             const char *kernel = ac_model_layer_kernel(m, l, batch);
-            const double flops = (double)L.flops * batch, bytes = (double)L.act_bytes * batch + (double)L.weight_bytes;
+            double flops = (double)L.flops * batch, bytes = (double)L.act_bytes * batch + (double)L.weight_bytes;
+            ac_layer_info A;
+            if (l > 0 && !strcmp(ac_model_layer_kernel(m, l - 1, batch), "in next step") &&
+                !ac_model_layer_info(m, l - 1, &A)) { /* a chain: this row's time is both layers' */
+                flops += (double)A.flops * batch;
+                bytes += (double)A.act_bytes * batch + (double)A.weight_bytes;
+            }
             const double per = t / (double)n, bound = ac_roofline_bound_s(&rl, flops, bytes);
             fprintf(stderr, "%-3d %-66s %-16s %10.3f %6.1f%% %9.1f %8.1f %8.2f\n", l, line, kernel, per * 1e3,
                     100 * t / sum, per > 0 ? flops / per / 1e9 : 0.0, per > 0 ? bytes / per / 1e9 : 0.0,

@@ -9,8 +9,12 @@
  * A model file that asks for reduced precision (metadata "compute": bf16 / int8) is checked
  * twice: in FP32 (the hand-written kernels off: the same tolerances, so the graph and weights
  * are exactly PyTorch's), and as it runs where the CPU has BF16/VNNI, against the same
- * PyTorch outputs with the bounds of reduced precision and the same top-1 answer. */
+ * PyTorch outputs with the bounds of reduced precision and the same top-1 answer; and once
+ * more as its FP32 copy (metadata "compute" rewritten, as set_compute.py does) with the
+ * hand-written kernels on, at the FP32 tolerances: the path of an FP32 file on this CPU
+ * (EnvNet's conv1 -> conv2 chain, ac_conv2d_chain, runs only there). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +39,43 @@ static int argmax(const float *x, int n)
     return k;
 }
 
+/* Loads the model file at path with its metadata "compute" set to "fp32" (the tensors keep
+ * their bytes; the header is padded to 8 bytes, as set_compute.py writes it). */
+static ac_model *load_as_fp32(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f != NULL, "%s: cannot open", path);
+    fseek(f, 0, SEEK_END);
+    const long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *raw = malloc((size_t)len);
+    cr_assert(raw && fread(raw, 1, (size_t)len, f) == (size_t)len, "%s: cannot read", path);
+    fclose(f);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | raw[i];
+    json_error_t jerr;
+    json_t *header = json_loadb((const char *)raw + 8, (size_t)n, 0, &jerr);
+    cr_assert(header != NULL, "%s: header: %s", path, jerr.text);
+    json_object_set_new(json_object_get(header, "__metadata__"), "compute", json_string("fp32"));
+    char *text = json_dumps(header, JSON_COMPACT);
+    const size_t tl = strlen(text), padded = (tl + 7) / 8 * 8, data = (size_t)len - 8 - (size_t)n;
+    unsigned char *out = malloc(8 + padded + data);
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    memcpy(out + 8, text, tl);
+    memset(out + 8 + tl, ' ', padded - tl);
+    memcpy(out + 8 + padded, raw + 8 + n, data);
+    char err[AC_ERR_LEN];
+    ac_model *m;
+    cr_assert_eq(ac_model_load_memory(out, 8 + padded + data, path, &m, err), AC_OK, "%s: %s", path, err);
+    cr_assert_str_eq(ac_model_get_info(m)->compute, "fp32");
+    free(text), free(out), free(raw);
+    json_decref(header);
+    return m;
+}
+
 /* Checks one fixture with the kernels of now (reduced: the file's reduced precision is
- * active); prints the max output difference seen. */
-static void check_fixture_as(const char *fixture_path, int reduced)
+ * active; fp32_copy: run the model file's FP32 copy); prints the max output difference. */
+static void check_fixture_as(const char *fixture_path, int reduced, int fp32_copy)
 {
     char err[AC_ERR_LEN];
     ac_weights *fx;
@@ -46,7 +84,10 @@ static void check_fixture_as(const char *fixture_path, int reduced)
     const char *nclips = ac_weights_meta(fx, "clips");
     cr_assert(model_rel && nclips, "%s: metadata model/clips missing", fixture_path);
     ac_model *m;
-    cr_assert_eq(ac_model_load(tu_src_path(model_rel), &m, err), AC_OK, "%s: %s", model_rel, err);
+    if (fp32_copy)
+        m = load_as_fp32(tu_src_path(model_rel));
+    else
+        cr_assert_eq(ac_model_load(tu_src_path(model_rel), &m, err), AC_OK, "%s: %s", model_rel, err);
     const ac_model_info *info = ac_model_get_info(m);
     ac_workspace *ws_small, *ws_big;
     cr_assert_eq(ac_workspace_create(m, 1, 1, &ws_small, err), AC_OK, "%s", err);
@@ -99,20 +140,20 @@ static void check_fixture_as(const char *fixture_path, int reduced)
         free(audio), free(windows), free(expect), free(probs);
     }
     cr_log_info("%s: %s clips vs PyTorch, max |output diff| = %.3g", model_rel, nclips, worst);
-    printf("golden %-40s max |C - PyTorch| = %.3g%s%s\n", model_rel, worst, reduced ? " in " : "",
-           reduced ? info->compute : "");
+    printf("golden %-40s max |C - PyTorch| = %.3g%s%s%s\n", model_rel, worst, reduced ? " in " : "",
+           reduced ? info->compute : "", fp32_copy ? " (its FP32 copy, own kernels)" : "");
     ac_workspace_free(ws_small);
     ac_workspace_free(ws_big);
     ac_model_free(m);
     ac_weights_close(fx);
 }
 
-/* FP32 first (the reduced-precision kernels off); then, where the file's reduced
- * precision runs on this CPU, as it runs. */
+/* FP32 first (the hand-written kernels off); then with the kernels of now: where the file's
+ * reduced precision runs on this CPU, as it runs, and as its FP32 copy. */
 static void check_fixture(const char *fixture_path)
 {
     int prev = ac_ops_set_direct(0);
-    check_fixture_as(fixture_path, 0);
+    check_fixture_as(fixture_path, 0, 0);
     ac_ops_set_direct(prev);
     char err[AC_ERR_LEN];
     ac_weights *fx;
@@ -123,7 +164,8 @@ static void check_fixture(const char *fixture_path)
     const int reduced = info->bf16_active || info->int8_active;
     ac_model_free(m);
     ac_weights_close(fx);
-    check_fixture_as(fixture_path, reduced);
+    check_fixture_as(fixture_path, reduced, 0);
+    if (reduced) check_fixture_as(fixture_path, 0, 1);
 }
 
 Test(golden, every_fixture_matches_pytorch)

@@ -677,3 +677,76 @@ Test(ops, preset_conv_kernel_that_does_not_fit_is_ignored)
     check_conv(t, 2, 1, 300, 1, 2, 540);
     ac_ops_set_direct(prev);
 }
+
+/* ac_conv2d_chain(a, b) gives ac_conv2d(b, ac_conv2d(a, x)) bit for bit (the same kernel on
+ * the same sums, only a's output is cut into chunks): EnvNet's conv1 -> conv2 (pooled), a
+ * dilated pair, ReLU on and off, no bias, batch 1 and 3, 1 and 2 threads, widths that leave
+ * partial blocks. */
+static void check_chain(ac_conv_params a, ac_conv_params b, int n, int w, int relu_a, int relu_b,
+                        int with_bias, int threads, unsigned seed)
+{
+    cr_assert(ac_conv2d_chain_fits(&a, 1, w, &b), "chain a %dx%d d%d -> b %d k%d d%d pool %d, w %d does not fit",
+              a.cin, a.cout, a.dw, b.cout, b.kw, b.dw, b.pool_w, w);
+    const int wa = ac_out_size(w, a.kw, 1, a.dw, 0, 0), wb = ac_out_size(wa, b.kw, 1, b.dw, 0, 0);
+    const int yb = b.pool_w > 0 ? wb / b.pool_w : wb;
+    const size_t nx = (size_t)n * a.cin * w, nmid = (size_t)n * a.cout * wa, ny = (size_t)n * b.cout * yb;
+    float *x = malloc(nx * 4), *wta = malloc((size_t)a.cout * a.cin * a.kw * 4);
+    float *wtb = malloc((size_t)b.cout * b.cin * b.kw * 4), *ba = malloc((size_t)a.cout * 4);
+    float *bb = malloc((size_t)b.cout * 4), *mid = malloc(nmid * 4), *want = malloc(ny * 4), *got = malloc(ny * 4);
+    tu_fill_random(x, nx, seed);
+    tu_fill_random(wta, (size_t)a.cout * a.cin * a.kw, seed + 1);
+    tu_fill_random(wtb, (size_t)b.cout * b.cin * b.kw, seed + 2);
+    tu_fill_random(ba, (size_t)a.cout, seed + 3);
+    tu_fill_random(bb, (size_t)b.cout, seed + 4);
+    size_t sa = ac_conv2d_scratch(&a, 1, w), sb = ac_conv2d_scratch(&b, 1, wa);
+    size_t sc = ac_conv2d_chain_scratch(&a, 1, w, &b), most = sa > sb ? sa : sb;
+    float *scratch = ac_alloc_floats((most > sc ? most : sc) * (size_t)threads);
+    ac_conv2d(x, n, 1, w, wta, with_bias ? ba : NULL, &a, relu_a, mid, scratch, threads);
+    ac_conv2d(mid, n, 1, wa, wtb, with_bias ? bb : NULL, &b, relu_b, want, scratch, threads);
+    const ac_conv_layer la = {&a, wta, with_bias ? ba : NULL, relu_a}, lb = {&b, wtb, with_bias ? bb : NULL, relu_b};
+    for (size_t i = 0; i < ny; i++) got[i] = NAN;
+    ac_conv2d_chain(x, n, 1, w, &la, &lb, got, scratch, threads);
+    cr_expect_eq(memcmp(got, want, ny * 4), 0,
+                 "chain %d->%d->%d k %d,%d d %d,%d pool %d n %d w %d threads %d: max diff %g", a.cin, a.cout,
+                 b.cout, a.kw, b.kw, a.dw, b.dw, b.pool_w, n, w, threads, tu_max_abs_diff(got, want, ny));
+    free(x), free(wta), free(wtb), free(ba), free(bb), free(mid), free(want), free(got);
+    ac_free_aligned(scratch);
+}
+
+Test(ops, conv_chain_equals_two_convs)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    if (!ac_ops_direct()) return; /* the chain runs on the direct kernel only (fits says so) */
+    /* EnvNet's conv1 (1 -> 40, k 8) -> conv2 (40 -> 40, k 8, pool 160), shortened */
+    const ac_conv_params c1 = CONV(1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0);
+    const ac_conv_params c2 = CONV(40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160);
+    for (int threads = 1; threads <= 2; threads++) {
+        check_chain(c1, c2, 3, 2014, 1, 1, 1, threads, 10);
+        check_chain(c1, c2, 1, 4014, 1, 1, 1, threads, 11); /* batch 1: chunks split for 2 threads */
+    }
+    /* unpooled, dilated, odd channel counts, no bias, no ReLU, a tail of every block size */
+    const ac_conv_params d1 = CONV(3, 13, 1, 1, 5, 1, 1, 1, 2, 0, 0, 0, 0, 0);
+    const ac_conv_params d2 = CONV(13, 7, 1, 1, 3, 1, 1, 1, 4, 0, 0, 0, 0, 0);
+    check_chain(d1, d2, 2, 977, 0, 0, 0, 2, 12);
+    check_chain(d1, d2, 3, 1201, 1, 0, 1, 1, 13);
+}
+
+Test(ops, conv_chain_refuses_what_it_cannot_do)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    const ac_conv_params c1 = CONV(1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0);
+    const ac_conv_params c2 = CONV(40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160);
+    ac_conv_params grouped = c2, strided = c2, padded = c2, pooled_first = c1, wrong_cin = c2;
+    grouped.groups = 2, strided.sw = 2, padded.pad_l = 7, pooled_first.pool_w = 4, wrong_cin.cin = 20;
+    cr_expect(!ac_conv2d_chain_shape(&c1, 1, 4014, &grouped), "groups");
+    cr_expect(!ac_conv2d_chain_shape(&c1, 1, 4014, &strided), "a strided second layer");
+    cr_expect(!ac_conv2d_chain_shape(&c1, 1, 4014, &padded), "a padded second layer");
+    cr_expect(!ac_conv2d_chain_shape(&pooled_first, 1, 4014, &c2), "a pooled first layer");
+    cr_expect(!ac_conv2d_chain_shape(&c1, 1, 4014, &wrong_cin), "channels that do not match");
+    cr_expect(!ac_conv2d_chain_shape(&c1, 2, 4014, &c2), "two rows");
+    cr_expect(ac_conv2d_chain_shape(&c1, 1, 4014, &c2), "EnvNet's pair");
+    /* with the hand-written kernels off the pair runs unchained (the graph asks fits) */
+    int prev = ac_ops_set_direct(0);
+    cr_expect(!ac_conv2d_chain_fits(&c1, 1, 4014, &c2), "fits with the direct kernels off");
+    ac_ops_set_direct(prev);
+}
