@@ -296,7 +296,8 @@ const char *ac_model_layer_kernel(const ac_model *m, int i, int batch)
     const ac_node *nd = &g->nodes[g->steps[i].node];
     ac_shape in = nd->n_in && nd->in[0] >= 0 ? g->nodes[nd->in[0]].out : g->input;
     if (ac_graph_chain_here(g, i)) return "in next step"; /* ac_conv2d_chain */
-    if (ac_graph_chain_here(g, i - 1)) return "direct-chain";
+    if (ac_graph_chain_here(g, i - 1)) /* conv2d's kernel, with the chain's first layer inside */
+        return !strcmp(ac_conv2d_kernel(&nd->conv, in.h, in.w), "direct-time") ? "direct-chain" : "bf16-chain";
     if (nd->op == AC_OP_CONV) return ac_conv2d_kernel(&nd->conv, in.h, in.w);
     if (nd->op == AC_OP_LINEAR) {
         int rows = (int)(ac_shape_numel(in) / (size_t)nd->matrix.cols) * batch;

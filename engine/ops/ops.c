@@ -315,7 +315,18 @@ typedef struct {
     const ac_conv_layer *pre; /* the chain's first layer (ac_conv2d_chain), else NULL */
     const float *pre_x;       /* its input [n, pre.cin, 1, pre_w] */
     int pre_w;
+    size_t pre_at;            /* where its rows go in a task's scratch slice */
 } conv2d_job;
+
+/* The chain's first layer over columns p0 .. p0 + cols - 1 of its output, for item b:
+ * rows[cout, cols] (row stride cols). */
+static void chain_rows(const conv2d_job *J, int b, int p0, int cols, float *rows)
+{
+    const ac_conv_params *a = J->pre->p;
+    const ac_direct_geom ga = {a->cin, 1, a->kw, J->pre_w, J->pre_w, a->dw};
+    ac_conv_direct_rows(J->pre_x + (size_t)b * a->cin * J->pre_w + p0, &ga, J->pre->weight, J->pre->bias,
+                        J->pre->relu, a->cout, cols, rows, cols);
+}
 
 /* Computes task t of job J (chunk t % nchunks of group t / nchunks % G of item
  * t / (G * nchunks)). col is the calling thread's scratch slice; *packed_group names the
@@ -340,13 +351,10 @@ static void conv2d_task(const conv2d_job *J, long t, float *col, int *packed_gro
     float *dst = pw > 0 ? col + front : yg + p0;
     const int ld = pw > 0 ? cw : P;
     const float *bg = bias ? bias + (size_t)g * cout_g : NULL;
-    if (J->pre) { /* the chain: the first layer's rows that this chunk reads, then this layer */
-        const ac_conv_params *a = J->pre->p;
+    if (J->pre && !bf16) { /* the chain: the first layer's rows that this chunk reads, then this layer */
         const int span = cw + (p->kw - 1) * p->dw;          /* columns of a's output read */
-        float *rows = col + conv_before_bf16(p, cols);      /* [cin_g, span] */
-        const ac_direct_geom ga = {a->cin, 1, a->kw, J->pre_w, J->pre_w, a->dw};
-        ac_conv_direct_rows(J->pre_x + (size_t)b * a->cin * J->pre_w + p0, &ga, J->pre->weight,
-                            J->pre->bias, J->pre->relu, a->cout, span, rows, span);
+        float *rows = col + J->pre_at;                      /* [cin_g, span] */
+        chain_rows(J, b, p0, span, rows);
         const ac_direct_geom gb = {cin_g, 1, p->kw, span, span, p->dw};
         ac_conv_direct_rows(rows, &gb, wg, bg, relu, cout_g, cw, dst, ld);
         if (pw > 0) ac_conv_direct_maxpool(dst, cout_g, ld, cw, pw, yg + p0 / pw, Y);
@@ -377,9 +385,12 @@ static void conv2d_task(const conv2d_job *J, long t, float *col, int *packed_gro
         uint16_t *bscratch = (uint16_t *)(brow + K);
         if (bf16_shift(p, h)) { /* no B at all */
             const int ldx = bf16_row(p, cw), have = w - p0 < ldx ? w - p0 : ldx;
+            const float *src = xg ? xg + p0 : col + J->pre_at; /* a chain: the first layer's rows */
+            const size_t src_ld = xg ? (size_t)w : (size_t)have;
+            if (!xg) chain_rows(J, b, p0, have, col + J->pre_at);
             for (int ci = 0; ci < cin_g; ci++) {
                 uint16_t *xr = bscratch + (size_t)ci * ldx;
-                ac_bf16_convert(xg + (size_t)ci * w + p0, have, xr);
+                ac_bf16_convert(src + (size_t)ci * src_ld, have, xr);
                 memset(xr + have, 0, sizeof(uint16_t) * (size_t)(ldx - have));
             }
             ac_conv1d_bf16(cout_g, cw, cin_g, p->kw, p->bf16 + (size_t)g * bf16_group, bscratch, ldx,
@@ -512,8 +523,10 @@ int ac_conv2d_chain_shape(const ac_conv_params *a, int h, int w, const ac_conv_p
 
 int ac_conv2d_chain_fits(const ac_conv_params *a, int h, int w, const ac_conv_params *b)
 {
-    return ac_conv2d_chain_shape(a, h, w, b) && conv_kernel(a, 1, w) == AC_CONV_DIRECT_TIME &&
-           conv_kernel(b, 1, chain_width(a, w)) == AC_CONV_DIRECT_TIME;
+    if (!ac_conv2d_chain_shape(a, h, w, b) || conv_kernel(a, 1, w) != AC_CONV_DIRECT_TIME) return 0;
+    const ac_conv_kernel kb = conv_kernel(b, 1, chain_width(a, w));
+    /* b in BF16: the one-row kernel that converts its input rows chunk by chunk anyway */
+    return kb == AC_CONV_DIRECT_TIME || (kb == AC_CONV_BF16 && bf16_shift(b, 1));
 }
 
 size_t ac_conv2d_chain_scratch(const ac_conv_params *a, int h, int w, const ac_conv_params *b)
@@ -521,8 +534,9 @@ size_t ac_conv2d_chain_scratch(const ac_conv_params *a, int h, int w, const ac_c
     (void)h;
     const int wb = chain_width(a, w), wo = ac_out_size(wb, b->kw, b->sw, b->dw, b->pad_l, b->pad_r);
     const int cols = chunk_cols(b, 1, wb, conv_positions(b, 1, wo), NULL);
-    /* b's own slice (its pool's chunk after the front), then a's rows [b.cin, span] */
-    return ac_conv2d_scratch(b, 1, wb) + (size_t)b->cin * (cols + (size_t)(b->kw - 1) * b->dw);
+    /* b's own slice, then a's rows [b.cin, span]: span is cols + (kw - 1) dw in FP32, up to
+     * bf16_row(cols) = cols rounded up to 32, + kw, in BF16 */
+    return ac_conv2d_scratch(b, 1, wb) + (size_t)b->cin * (cols + 32 + (size_t)b->kw * b->dw);
 }
 
 void ac_conv2d_chain(const float *x, int n, int h, int w, const ac_conv_layer *a, const ac_conv_layer *b,
@@ -531,9 +545,9 @@ void ac_conv2d_chain(const float *x, int n, int h, int w, const ac_conv_layer *a
     const int wb = chain_width(a->p, w);
     conv2d_job J;
     int nt;
-    const long tasks = conv2d_setup(&J, AC_CONV_DIRECT_TIME, NULL, n, 1, wb, b->weight, b->bias, b->p,
+    const long tasks = conv2d_setup(&J, conv_kernel(b->p, 1, wb), NULL, n, 1, wb, b->weight, b->bias, b->p,
                                     b->relu, y, threads, &nt);
-    J.pre = a, J.pre_x = x, J.pre_w = w;
+    J.pre = a, J.pre_x = x, J.pre_w = w, J.pre_at = ac_conv2d_scratch(b->p, 1, wb);
     conv2d_run(&J, tasks, nt, scratch, ac_conv2d_chain_scratch(a->p, h, w, b->p));
 }
 

@@ -117,8 +117,9 @@ typedef struct ac_conv_layer {
  * writes and rereads a's whole output (EnvNet at batch 10: 38 MB).
  * ac_conv2d_chain_shape: the shapes allow it (x [n, a.cin, 1, w], kh 1, groups 1, a without
  * a fused pool, both on the time-vectorised direct kernel's geometry); checked once, at
- * planning. ac_conv2d_chain_fits: and both layers run on that kernel now (it depends on
- * ac_ops_direct() and BF16 compute), so the chain gives ac_conv2d's results bit for bit.
+ * planning. ac_conv2d_chain_fits: and they run so now (a on that kernel, b on it or on the
+ * one-row BF16 kernel, which converts its input rows chunk by chunk anyway; it depends on
+ * ac_ops_direct() and the CPU), so the chain gives ac_conv2d's results bit for bit.
  * x: [n, a.cin, 1, w]; y: as ac_conv2d(b) on a's output; scratch: threads *
  * ac_conv2d_chain_scratch floats. */
 int ac_conv2d_chain_shape(const ac_conv_params *a, int h, int w, const ac_conv_params *b);

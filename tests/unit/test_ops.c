@@ -683,8 +683,13 @@ Test(ops, preset_conv_kernel_that_does_not_fit_is_ignored)
  * dilated pair, ReLU on and off, no bias, batch 1 and 3, 1 and 2 threads, widths that leave
  * partial blocks. */
 static void check_chain(ac_conv_params a, ac_conv_params b, int n, int w, int relu_a, int relu_b,
-                        int with_bias, int threads, unsigned seed)
+                        int with_bias, int threads, unsigned seed, int bf16)
 {
+    uint16_t *packed = NULL;
+    if (bf16) { /* b with BF16 weights, as a file with compute bf16 gets them */
+        packed = malloc(sizeof(uint16_t) * ac_bf16_packed_size(b.cout, b.cin * b.kw));
+        b.bf16 = packed;
+    }
     cr_assert(ac_conv2d_chain_fits(&a, 1, w, &b), "chain a %dx%d d%d -> b %d k%d d%d pool %d, w %d does not fit",
               a.cin, a.cout, a.dw, b.cout, b.kw, b.dw, b.pool_w, w);
     const int wa = ac_out_size(w, a.kw, 1, a.dw, 0, 0), wb = ac_out_size(wa, b.kw, 1, b.dw, 0, 0);
@@ -698,6 +703,7 @@ static void check_chain(ac_conv_params a, ac_conv_params b, int n, int w, int re
     tu_fill_random(wtb, (size_t)b.cout * b.cin * b.kw, seed + 2);
     tu_fill_random(ba, (size_t)a.cout, seed + 3);
     tu_fill_random(bb, (size_t)b.cout, seed + 4);
+    if (packed) ac_bf16_pack_a(wtb, b.cout, b.cin * b.kw, b.cin * b.kw, packed);
     size_t sa = ac_conv2d_scratch(&a, 1, w), sb = ac_conv2d_scratch(&b, 1, wa);
     size_t sc = ac_conv2d_chain_scratch(&a, 1, w, &b), most = sa > sb ? sa : sb;
     float *scratch = ac_alloc_floats((most > sc ? most : sc) * (size_t)threads);
@@ -709,7 +715,7 @@ static void check_chain(ac_conv_params a, ac_conv_params b, int n, int w, int re
     cr_expect_eq(memcmp(got, want, ny * 4), 0,
                  "chain %d->%d->%d k %d,%d d %d,%d pool %d n %d w %d threads %d: max diff %g", a.cin, a.cout,
                  b.cout, a.kw, b.kw, a.dw, b.dw, b.pool_w, n, w, threads, tu_max_abs_diff(got, want, ny));
-    free(x), free(wta), free(wtb), free(ba), free(bb), free(mid), free(want), free(got);
+    free(x), free(wta), free(wtb), free(ba), free(bb), free(mid), free(want), free(got), free(packed);
     ac_free_aligned(scratch);
 }
 
@@ -721,14 +727,18 @@ Test(ops, conv_chain_equals_two_convs)
     const ac_conv_params c1 = CONV(1, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 0);
     const ac_conv_params c2 = CONV(40, 40, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 160);
     for (int threads = 1; threads <= 2; threads++) {
-        check_chain(c1, c2, 3, 2014, 1, 1, 1, threads, 10);
-        check_chain(c1, c2, 1, 4014, 1, 1, 1, threads, 11); /* batch 1: chunks split for 2 threads */
+        check_chain(c1, c2, 3, 2014, 1, 1, 1, threads, 10, 0);
+        check_chain(c1, c2, 1, 4014, 1, 1, 1, threads, 11, 0); /* batch 1: chunks split for 2 threads */
+        if (ac_bf16_supported()) { /* conv2 in BF16, as EnvNet ships */
+            check_chain(c1, c2, 3, 2014, 1, 1, 1, threads, 14, 1);
+            check_chain(c1, c2, 1, 4014, 1, 1, 1, threads, 15, 1);
+        }
     }
     /* unpooled, dilated, odd channel counts, no bias, no ReLU, a tail of every block size */
     const ac_conv_params d1 = CONV(3, 13, 1, 1, 5, 1, 1, 1, 2, 0, 0, 0, 0, 0);
     const ac_conv_params d2 = CONV(13, 7, 1, 1, 3, 1, 1, 1, 4, 0, 0, 0, 0, 0);
-    check_chain(d1, d2, 2, 977, 0, 0, 0, 2, 12);
-    check_chain(d1, d2, 3, 1201, 1, 0, 1, 1, 13);
+    check_chain(d1, d2, 2, 977, 0, 0, 0, 2, 12, 0);
+    check_chain(d1, d2, 3, 1201, 1, 0, 1, 1, 13, 0);
 }
 
 Test(ops, conv_chain_refuses_what_it_cannot_do)
