@@ -24,20 +24,43 @@ int ac_vnni_supported(void)
 
 int ac_vnni_row_bytes(int in) { return (in + 63) / 64 * 64; }
 
+/* o[i] = clamp(rint(r[i] * inv) + z, 0, 255) for i < in (rint: round half to even, as
+ * lrintf in the default rounding mode); [lo, hi] of r, 0 included. AVX-512: this ran as a
+ * libm lrintf call per input (fc7 of EnvNet, 4096 x 10 inputs: most of its time). */
+__attribute__((target("avx512f,avx512bw"))) static void row_range(const float *r, int in, float *lo, float *hi)
+{
+    __m512 l = _mm512_setzero_ps(), h = _mm512_setzero_ps();
+    for (int i = 0; i < in; i += 16) {
+        const __mmask16 m = in - i >= 16 ? 0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, r + i); /* masked lanes read as 0: in range */
+        l = _mm512_min_ps(v, l), h = _mm512_max_ps(v, h); /* a NaN lane keeps l, h (as before) */
+    }
+    *lo = _mm512_reduce_min_ps(l), *hi = _mm512_reduce_max_ps(h);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void quantize_row(const float *r, int in, float inv, int z,
+                                                                    uint8_t *o)
+{
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i vz = _mm512_set1_epi32(z), zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+    for (int i = 0; i < in; i += 16) {
+        const __mmask16 m = in - i >= 16 ? 0xFFFF : (__mmask16)((1u << (in - i)) - 1);
+        __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + i), vinv)), vz);
+        v = _mm512_min_epi32(_mm512_max_epi32(v, zero), top);
+        _mm512_mask_cvtepi32_storeu_epi8(o + i, m, v);
+    }
+}
+
 void ac_vnni_quantize(const float *x, int n, int in, uint8_t *q, int ldq, float *scale, int32_t *zp)
 {
     for (int b = 0; b < n; b++) {
         const float *r = x + (size_t)b * in;
-        float lo = 0.f, hi = 0.f;
-        for (int i = 0; i < in; i++) lo = r[i] < lo ? r[i] : lo, hi = r[i] > hi ? r[i] : hi;
+        float lo, hi;
+        row_range(r, in, &lo, &hi);
         const int z = lo < 0.f ? 128 : 0;
         const float top = z ? fmaxf(-lo, hi) : hi, s = top > 0.f ? top / (z ? 127.f : 255.f) : 1.f;
-        const float inv = 1.f / s;
         uint8_t *o = q + (size_t)b * ldq;
-        for (int i = 0; i < in; i++) {
-            long v = lrintf(r[i] * inv) + z;
-            o[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
+        quantize_row(r, in, 1.f / s, z, o);
         for (int i = in; i < ldq; i++) o[i] = (uint8_t)z; /* (z - z) * w = 0, and w is 0 there */
         scale[b] = s, zp[b] = z;
     }
