@@ -271,6 +271,6 @@ void ac_conv_depthwise(const float *x, int n, int h, int w, const float *weight,
     AC_PARALLEL_FOR(nt, schedule(static),
         for (long pc = 0; pc < planes; pc++)
             dw_plane(x, h, w, weight, bias, p, relu, y, pc, vec,
-                     scratch + slice * (size_t)omp_get_thread_num());
+                     scratch + slice * (size_t)AC_OPS_THREAD(nt));
     );
 }

@@ -733,7 +733,7 @@ void ac_linear(const float *x, int n, const ac_matrix *W, const float *bias, int
             if (W->dtype == AC_F32) {
                 wt = (const float *)W->data + (size_t)r0 * in;
             } else {
-                float *buf = scratch + slice * (size_t)omp_get_thread_num();
+                float *buf = scratch + slice * (size_t)AC_OPS_THREAD(nt);
                 dequantize_rows(W, r0, rows, buf);
                 wt = buf;
             }

@@ -15,6 +15,8 @@
 #ifndef AC_OPS_TEAM_H
 #define AC_OPS_TEAM_H
 
+#include <omp.h>
+
 #define AC_MIN_WORK_PER_THREAD 100000.0
 
 /* Threads worth starting for `tasks` independent pieces of `work` (multiply-adds or element
@@ -26,6 +28,13 @@ static inline int ac_ops_team(int threads, long tasks, double work)
     if (by_work < t) t = by_work;
     return t < 1 ? 1 : (int)t;
 }
+
+/* The calling thread's part of a kernel's per-thread scratch, inside a loop that
+ * AC_PARALLEL_FOR runs on nt threads: its thread number in the team, and 0 when nt is 1.
+ * Then the loop runs outside any region of its own, and omp_get_thread_num() would be the
+ * caller's number in an enclosing team (the scheduler's: a stream job on its thread 1),
+ * beyond the one slice the caller gave. */
+#define AC_OPS_THREAD(nt) ((nt) > 1 ? omp_get_thread_num() : 0)
 
 /* The OpenMP directive written as macro tokens (a #pragma line cannot stand in a macro). */
 #define AC_OMP(directive) _Pragma(#directive)

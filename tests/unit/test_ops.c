@@ -2,6 +2,7 @@
  * causal and asymmetric padding, groups, batch > 1, several thread counts. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -759,4 +760,52 @@ Test(ops, conv_chain_refuses_what_it_cannot_do)
     int prev = ac_ops_set_direct(0);
     cr_expect(!ac_conv2d_chain_fits(&c1, 1, 4014, &c2), "fits with the direct kernels off");
     ac_ops_set_direct(prev);
+}
+
+/* A kernel told to use one thread runs outside any OpenMP region of its own, and must then
+ * use the first slice of its scratch even when its caller is thread 1 of an enclosing team
+ * (the scheduler runs stream jobs that way): each thread here gives its call exactly one
+ * slice, followed by a guard slice that must stay untouched. A depthwise conv with a fused
+ * pool (its row buffer) and an I8 linear layer over more than 16 rows (its dequantized
+ * tile). */
+Test(ops, one_thread_kernels_stay_in_the_first_slice_inside_a_team)
+{
+    cr_assert_eq(ac_ops_init(NULL), AC_OK);
+    const ac_conv_params dw = CONV(6, 6, 6, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 4);
+    const int n = 2, w = 203, in = 70, out = 33, rows = 20;
+    const size_t dslice = ac_conv2d_scratch(&dw, 1, w);
+    int8_t w8[70 * 33];
+    float scale[33], x[2 * 6 * 203], wt[6 * 5], b[6], xl[20 * 70];
+    for (int i = 0; i < in * out; i++) w8[i] = (int8_t)(i * 37 % 255 - 127);
+    for (int o = 0; o < out; o++) scale[o] = 0.01f * (float)(o + 1);
+    tu_fill_random(x, sizeof x / sizeof *x, 41);
+    tu_fill_random(wt, sizeof wt / sizeof *wt, 42);
+    tu_fill_random(b, sizeof b / sizeof *b, 43);
+    tu_fill_random(xl, sizeof xl / sizeof *xl, 44);
+    const ac_matrix M = {.dtype = AC_I8, .data = w8, .scale = scale, .rows = out, .cols = in};
+    const size_t lslice = ac_linear_scratch(&M);
+    float want_dw[2 * 6 * 49], want_l[20 * 33];
+    float *s0 = ac_alloc_floats(dslice > lslice ? dslice : lslice);
+    ac_conv2d(x, n, 1, w, wt, b, &dw, 1, want_dw, s0, 1);
+    ac_linear(xl, rows, &M, NULL, 0, want_l, s0, 1);
+    ac_free_aligned(s0);
+    int bad_guard[2] = {0, 0}, bad_dw[2] = {0, 0}, bad_l[2] = {0, 0};
+#pragma omp parallel num_threads(2)
+    {
+        const int t = omp_get_thread_num();
+        const size_t slice = dslice > lslice ? dslice : lslice;
+        float *scratch = ac_alloc_floats(2 * slice), got_dw[2 * 6 * 49], got_l[20 * 33];
+        for (size_t i = slice; i < 2 * slice; i++) scratch[i] = 12345.f; /* the guard */
+        ac_conv2d(x, n, 1, w, wt, b, &dw, 1, got_dw, scratch, 1);
+        ac_linear(xl, rows, &M, NULL, 0, got_l, scratch, 1);
+        for (size_t i = slice; i < 2 * slice; i++) bad_guard[t] |= scratch[i] != 12345.f;
+        bad_dw[t] = memcmp(got_dw, want_dw, sizeof got_dw) != 0;
+        bad_l[t] = memcmp(got_l, want_l, sizeof got_l) != 0;
+        ac_free_aligned(scratch);
+    }
+    for (int t = 0; t < 2; t++) {
+        cr_expect(!bad_guard[t], "thread %d of the team: a one-thread kernel wrote past its slice", t);
+        cr_expect(!bad_dw[t] && !bad_l[t], "thread %d of the team: results differ (depthwise %d, linear %d)", t,
+                  bad_dw[t], bad_l[t]);
+    }
 }
