@@ -140,8 +140,12 @@ ac_status ac_graph_plan(ac_graph *g, char *err)
     for (int k = 0; k + 1 < g->n_steps; k++) {
         const int ai = g->steps[k].node;
         const ac_node *a = &g->nodes[ai], *b = &g->nodes[g->steps[k + 1].node];
+        /* the chain reads a's input while it writes b's output, so they must not share a slot
+         * (unchained, a's input slot is free again by b's step); and a step belongs to one
+         * chain at most (three convs in a row: the first two) */
         if (a->op != AC_OP_CONV || b->op != AC_OP_CONV || b->n_in != 1 || b->in[0] < 0 ||
-            ac_graph_root(g, b->in[0]) != ai || last_use[ai] != k + 1)
+            ac_graph_root(g, b->in[0]) != ai || last_use[ai] != k + 1 ||
+            g->steps[k + 1].slot == g->steps[k].in_slot[0] || (k > 0 && g->steps[k - 1].chained))
             continue;
         const ac_shape x = a->n_in ? input_shape(g, a, 0) : g->input, bx = input_shape(g, b, 0);
         if (bx.c != a->out.c || bx.h != a->out.h || bx.w != a->out.w ||

@@ -10,6 +10,7 @@
 #include "ops_graph.h"
 #include "ops_team.h"
 
+#include <assert.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -542,6 +543,7 @@ size_t ac_conv2d_chain_scratch(const ac_conv_params *a, int h, int w, const ac_c
 void ac_conv2d_chain(const float *x, int n, int h, int w, const ac_conv_layer *a, const ac_conv_layer *b,
                      float *y, float *scratch, int threads)
 {
+    assert(ac_conv2d_chain_fits(a->p, h, w, b->p)); /* the caller's check (ac_graph_chain_here) */
     const int wb = chain_width(a->p, w);
     conv2d_job J;
     int nt;

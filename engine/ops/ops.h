@@ -120,8 +120,9 @@ typedef struct ac_conv_layer {
  * planning. ac_conv2d_chain_fits: and they run so now (a on that kernel, b on it or on the
  * one-row BF16 kernel, which converts its input rows chunk by chunk anyway; it depends on
  * ac_ops_direct() and the CPU), so the chain gives ac_conv2d's results bit for bit.
- * x: [n, a.cin, 1, w]; y: as ac_conv2d(b) on a's output; scratch: threads *
- * ac_conv2d_chain_scratch floats. */
+ * ac_conv2d_chain runs only where ac_conv2d_chain_fits holds (the caller checks; asserted).
+ * x: [n, a.cin, 1, w], not overlapping y; y: as ac_conv2d(b) on a's output; scratch:
+ * threads * ac_conv2d_chain_scratch floats. */
 int ac_conv2d_chain_shape(const ac_conv_params *a, int h, int w, const ac_conv_params *b);
 int ac_conv2d_chain_fits(const ac_conv_params *a, int h, int w, const ac_conv_params *b);
 size_t ac_conv2d_chain_scratch(const ac_conv_params *a, int h, int w, const ac_conv_params *b);

@@ -247,7 +247,9 @@ static void collect(void *ctx, json_t *msg)
 /* A job feeds its audio in pieces of this many bytes and stops between two when its client
  * has gone (c->abandon): at a 1 ms hop a whole job is thousands of forward passes (seconds
  * under ASan) that nobody would read, and the stream stays open until its job returns. Any
- * byte boundary will do (pcm_stream keeps a split sample), so the results are the same. */
+ * byte boundary will do (pcm_stream keeps a split sample), so the results are the same; a
+ * non-finite sample now fails its own piece, after the hops of the pieces before it were
+ * answered (it used to fail the whole job first), then the stream closes with 1003. */
 #define JOB_PIECE_BYTES ((size_t)4 << 10)
 
 static void job_run(void *user)

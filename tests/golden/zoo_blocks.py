@@ -483,6 +483,20 @@ def sequential():
         nn.Linear(12, 16), nn.Sigmoid(), nn.Linear(16, LABELS))
 
 
+def chains():
+    """One-row stride-1 convolutions in a row. The first two (the first fed by the network
+    input) run as one pass in the engine (ac_conv2d_chain, conv2 with its pool fused); the
+    later pairs may not: a conv already in a chain, and pairs whose output would land in the
+    buffer of the first one's input."""
+    return nn.Sequential(
+        nn.Conv1d(1, 4, 5), nn.ReLU(),
+        nn.Conv1d(4, 8, 3), nn.BatchNorm1d(8), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Conv1d(8, 8, 3, dilation=2), nn.ReLU(),
+        nn.Conv1d(8, 8, 5), nn.ReLU(),
+        nn.Conv1d(8, 8, 3), nn.MaxPool1d(4),
+        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, LABELS))
+
+
 # name -> (constructor, input_shape, description); QUANT: stored dtypes other than F32
 QUANT = {"tcn": {"block1.conv1": "f16", "fc": "i8"}, "resnet2d": {"layer2.conv2": "i8"},
          "cnn_lstm": {"fc": "f16"}}
@@ -503,4 +517,6 @@ ZOO = {
     "sequential": (sequential, [1, 400], "a plain nn.Sequential"),
     "variants": (Variants, Variants.input_shape, "channels_first LayerNorm class, chunk gate, "
                  "stack-sum of skips, subtraction, max over time"),
+    "chains": (chains, [1, 300], "one-row convolutions in a row: a conv1 -> conv2 chain "
+               "(ac_conv2d_chain) and the pairs that may not be one"),
 }
