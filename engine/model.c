@@ -272,6 +272,7 @@ int ac_model_layer_info(const ac_model *m, int i, ac_layer_info *out)
     out->in = nd->n_in && nd->in[0] >= 0 ? g->nodes[nd->in[0]].out : g->input;
     out->out = nd->out;
     out->conv_out = nd->op == AC_OP_CONV ? nd->conv_out : nd->out;
+    out->in_next = ac_graph_chain_here(g, i);
     out->flops = nd->flops;
     size_t act = ac_shape_numel(nd->out);
     for (int j = 0; j < nd->n_in; j++) act += ac_shape_numel(nd->in[j] >= 0 ? g->nodes[nd->in[j]].out : g->input);
@@ -295,7 +296,7 @@ const char *ac_model_layer_kernel(const ac_model *m, int i, int batch)
     const ac_graph *g = &m->graph;
     const ac_node *nd = &g->nodes[g->steps[i].node];
     ac_shape in = nd->n_in && nd->in[0] >= 0 ? g->nodes[nd->in[0]].out : g->input;
-    if (ac_graph_chain_here(g, i)) return "in next step"; /* ac_conv2d_chain */
+    if (ac_graph_chain_here(g, i)) return "in next step"; /* ac_conv2d_chain: ac_layer_info.in_next */
     if (ac_graph_chain_here(g, i - 1)) /* conv2d's kernel, with the chain's first layer inside */
         return !strcmp(ac_conv2d_kernel(&nd->conv, in.h, in.w), "direct-time") ? "direct-chain" : "bf16-chain";
     if (nd->op == AC_OP_CONV) return ac_conv2d_kernel(&nd->conv, in.h, in.w);
@@ -509,10 +510,8 @@ static void run_split(const ac_model *m, ac_workspace *ws, const float *x, int n
     {
         const int t = omp_get_thread_num(), b0 = (int)((long)n * t / T);
         float *scratch = ws->scratch + (size_t)t * m->graph.max_scratch; /* this thread's part */
-        /* inside a team of one of its own, so that the kernels' thread number, which picks
-         * their part of the scratch, is 0 (this team's would be t), and the regions of
-         * conv2d, depthwise and the RNN nest as teams of one */
-#pragma omp parallel num_threads(1)
+        /* kernels told to use one thread enter no region and take the first slice of the
+         * scratch they are given (AC_OPS_THREAD, ops_team.h), here this thread's part */
         run_slice(m, ws, x, b0, (int)((long)n * (t + 1) / T) - b0, scratch, t == 0, out);
     }
 }

@@ -31,6 +31,8 @@ typedef struct ac_layer_info {
     int n_inputs;
     ac_shape in, out;        /* per item: first input, output */
     ac_shape conv_out;       /* conv: output before a fused pool (= out otherwise) */
+    int in_next;             /* computed inside the next step (ac_conv2d_chain), whose time
+                                covers both */
     int64_t flops;           /* 2 * multiply-adds of one item */
     int64_t act_bytes;       /* activations one item reads and writes at least: every
                                 input once, the output once (F32) */

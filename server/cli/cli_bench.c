@@ -133,8 +133,7 @@ int cli_bench(int argc, char **argv)
             const char *kernel = ac_model_layer_kernel(m, l, batch);
             double flops = (double)L.flops * batch, bytes = (double)L.act_bytes * batch + (double)L.weight_bytes;
             ac_layer_info A;
-            if (l > 0 && !strcmp(ac_model_layer_kernel(m, l - 1, batch), "in next step") &&
-                !ac_model_layer_info(m, l - 1, &A)) { /* a chain: this row's time is both layers' */
+            if (l > 0 && !ac_model_layer_info(m, l - 1, &A) && A.in_next) { /* a chain: both layers' time */
                 flops += (double)A.flops * batch;
                 bytes += (double)A.act_bytes * batch + (double)A.weight_bytes;
             }
